@@ -1,0 +1,153 @@
+"""The ``snnkd`` command line. Heavy libraries are imported inside the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from snnkd.errors import SnnkdError
+
+# flag -> (config path, type)
+TRAIN_FLAGS: dict[str, tuple[str, type]] = {
+    "dataset": ("dataset", str),
+    "model": ("model", str),
+    "method": ("method", str),
+    "seed": ("seed", int),
+    "T": ("T", int),
+    "encoder": ("encoder", str),
+    "readout": ("readout", str),
+    "teacher": ("teacher", str),
+    "device": ("device", str),
+    "epochs": ("train.epochs", int),
+    "batch_size": ("train.batch_size", int),
+    "lr": ("train.lr", float),
+    "optimizer": ("train.optimizer", str),
+    "schedule": ("train.schedule", str),
+    "grad_clip": ("train.grad_clip", float),
+    "tau": ("neuron.tau", float),
+    "threshold": ("neuron.v_threshold", float),
+    "reset": ("neuron.reset", str),
+    "surrogate": ("neuron.surrogate", str),
+    "weight_bits": ("quant.weight_bits", int),
+    "membrane_bits": ("quant.membrane_bits", int),
+}
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML file with run settings (flags override it)")
+    for flag, (path, typ) in TRAIN_FLAGS.items():
+        p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, help=path)
+    p.add_argument("--ann", action="store_true", default=None, help="train the ANN twin")
+    p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
+                   help="method hyper-parameter (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, dotted (repeatable), e.g. train.weight_decay=1e-4")
+    p.add_argument("--plugin-dir", action="append", default=[], help="folder of method plugins")
+
+
+def run_config(args: argparse.Namespace) -> Any:
+    """Merge YAML, --set, --hparam and flags into a validated RunConfig."""
+    from snnkd.config import load_yaml, merge, parse_override, validate
+
+    data: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    for item in args.set:
+        merge(data, *parse_override(item))
+    for item in args.hparam:
+        path, value = parse_override(item)
+        merge(data, ["hparams", *path], value)
+    for flag, (path, _) in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            merge(data, path.split("."), value)
+    if args.ann:
+        data["ann"] = True
+    if args.plugin_dir:
+        data["plugin_dirs"] = list(data.get("plugin_dirs", [])) + args.plugin_dir
+    return validate(data)
+
+
+def default_out(cfg: Any) -> Path:
+    model = f"{cfg.model}-ann" if cfg.ann else cfg.model
+    method = cfg.method.replace(" ", "")
+    return Path("runs") / cfg.dataset / model / method / f"seed{cfg.seed}"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from snnkd.train import fit, prepare, summary, write_metrics
+
+    cfg = run_config(args)
+    run = prepare(cfg)  # every check happens here, before anything is written
+    out = Path(args.out) if args.out else default_out(cfg)
+    if (out / "metrics.json").exists() and not args.resume and not args.force:
+        raise SnnkdError(f"--out: {out} already holds a finished run; use --force or --resume")
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet)
+    path = write_metrics(out, metrics)
+    print(summary(metrics))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from snnkd.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, split=args.split, device=args.device)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from snnkd import listing
+
+    print(listing.render(args.what, plugin_dirs=args.plugin_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snnkd",
+        description="Benchmark knowledge distillation, activity regularisation and "
+        "quantization of spiking neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one network (any method)")
+    _add_train_flags(train)
+    train.add_argument("--out", help="output folder (default runs/<dataset>/<model>/<method>/seed<S>)")
+    train.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
+    train.add_argument("--force", action="store_true", help="overwrite a finished run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--split", choices=["val", "test"], default="test")
+    ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ev.set_defaults(func=cmd_eval)
+
+    ls = sub.add_parser("list", help="list datasets, models, methods or loss terms")
+    ls.add_argument("what", choices=["datasets", "models", "methods", "terms"])
+    ls.add_argument("--plugin-dir", action="append", default=[])
+    ls.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SnnkdError as err:
+        print(f"snnkd: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("snnkd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

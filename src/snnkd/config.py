@@ -1,0 +1,145 @@
+"""Typed, validated configuration of one training run.
+
+Everything a run depends on lives in :class:`RunConfig`; it is validated once
+(pydantic) so that bad input stops before any work with a one-line
+:class:`~snnkd.errors.ConfigError` naming the field and the valid choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from snnkd.errors import ConfigError
+
+SURROGATES = ("atan", "sigmoid", "triangle")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NeuronConfig(_Strict):
+    """LIF neuron settings: ``H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau``."""
+
+    tau: float = Field(2.0, gt=1.0, description="membrane time constant (> 1)")
+    v_threshold: float = Field(1.0, gt=0.0)
+    reset: Literal["hard", "soft"] = "hard"
+    detach_reset: bool = True
+    surrogate: Literal["atan", "sigmoid", "triangle"] = "atan"
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = Field(10, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    grad_clip: float | None = Field(None, gt=0.0)
+    eval_batch_size: int = Field(512, ge=1)
+
+
+class QuantConfig(_Strict):
+    """Bit widths of a quantized student (used by methods that quantize)."""
+
+    weight_bits: int = Field(4, ge=1, le=16)
+    membrane_bits: int = Field(4, ge=1, le=16)
+    membrane_range: float = Field(2.0, gt=0.0, description="membrane clamped to [-r, r]")
+
+
+class RunConfig(_Strict):
+    """One training run: (dataset, model, method, seed, hyper-parameters)."""
+
+    dataset: str = "digits"
+    model: str = Field("student", description="model preset of the dataset")
+    ann: bool = Field(False, description="train the ANN twin (ReLU, one step)")
+    T: int = Field(4, ge=1, description="time steps")
+    encoder: Literal["direct", "rate"] = "direct"
+    readout: Literal["mean", "spiking"] = "mean"
+    neuron: NeuronConfig = Field(default_factory=NeuronConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    method: str = "scratch"
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    teacher: str | None = Field(None, description="checkpoint of the teacher network")
+    quant: QuantConfig = Field(default_factory=QuantConfig)
+    seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    plugin_dirs: list[str] = Field(default_factory=list)
+    data_dir: str = "data"
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from snnkd.data import DATASETS
+
+        DATASETS.get(name, field="dataset")
+        return name
+
+    @property
+    def steps(self) -> int:
+        """Time steps actually simulated: an ANN runs one."""
+        return 1 if self.ann else self.T
+
+    def identity(self) -> str:
+        """A short hash of everything that determines the run's result."""
+        blob = json.dumps(self.model_dump(exclude={"device", "plugin_dirs"}), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _format(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    if first["type"] == "value_error" and msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+        if msg.startswith(f"{loc}: "):
+            msg = msg[len(loc) + 2 :]
+    return f"{loc}: {msg}"
+
+
+def validate(data: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from plain data, turning validation errors into one line."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err)) from None
+    except ConfigError:
+        raise
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``train.lr=0.01`` -> (["train", "lr"], 0.01); the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set: expected KEY=VALUE, got '{item}'")
+    key, raw = item.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def merge(base: dict[str, Any], path: list[str], value: Any) -> None:
+    node = base
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(path)}: '{part}' is not a section")
+    node[path[-1]] = value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config: file not found: {p}")
+    data = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: {p} must hold a mapping")
+    return data

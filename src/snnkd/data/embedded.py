@@ -1,0 +1,57 @@
+"""Datasets that need no download: scikit-learn's digits and generated mnist1d."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from snnkd.data.registry import DATASETS, DatasetInfo, DatasetSpec, Split, Splits, stratified_split
+
+SPLIT_SEED = 0  # the splits are part of the benchmark: the same for every run
+
+DIGITS = DatasetInfo(
+    name="digits",
+    modality="image",
+    input_shape=(1, 8, 8),
+    num_classes=10,
+    description="scikit-learn's 8x8 handwritten digits (1,797 images); 60/20/20 stratified split",
+    embedded=True,
+)
+MNIST1D = DatasetInfo(
+    name="mnist1d",
+    modality="sequence",
+    input_shape=(1, 40),
+    num_classes=10,
+    description="mnist1d generated locally (default args): 3,600 train / 400 val / 1,000 test",
+    embedded=True,
+)
+
+
+def _digits(_: Path) -> Splits:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)
+    train, val, test = stratified_split(y, (0.6, 0.2, 0.2), SPLIT_SEED)
+    return Splits(DIGITS, Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]))
+
+
+def _mnist1d(_: Path) -> Splits:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()  # defaults: 5,000 sequences, seed 42, 80 % train
+    data = make_dataset(args)  # generated, never downloaded
+    x = torch.as_tensor(data["x"], dtype=torch.float32).unsqueeze(1)
+    y = torch.as_tensor(data["y"], dtype=torch.int64)
+    train, val = stratified_split(y, (0.9, 0.1), SPLIT_SEED)
+    x_test = torch.as_tensor(data["x_test"], dtype=torch.float32).unsqueeze(1)
+    y_test = torch.as_tensor(data["y_test"], dtype=torch.int64)
+    return Splits(
+        MNIST1D, Split(x[train], y[train]), Split(x[val], y[val]), Split(x_test, y_test)
+    )
+
+
+DATASETS.register("digits", DatasetSpec(DIGITS, _digits, lambda _: "embedded"))
+DATASETS.register("mnist1d", DatasetSpec(MNIST1D, _mnist1d, lambda _: "embedded"))

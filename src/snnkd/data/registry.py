@@ -1,0 +1,80 @@
+"""The dataset registry: each entry knows its shape and how to produce splits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from snnkd.registry import Registry
+
+Modality = Literal["image", "sequence", "audio", "events"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model builder needs to know about a dataset."""
+
+    name: str
+    modality: Modality
+    input_shape: tuple[int, ...]  # per sample, without batch or time
+    num_classes: int
+    description: str
+    embedded: bool  # produced locally, nothing to download
+
+
+@dataclass
+class Split:
+    """Samples of one split as tensors: ``x [N, ...]`` float32, ``y [N]`` int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Splits:
+    info: DatasetInfo
+    train: Split
+    val: Split
+    test: Split
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    info: DatasetInfo
+    load: Callable[[Path], Splits]
+    state: Callable[[Path], str]  # "embedded", "present" or "absent"
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def load_splits(name: str, data_dir: str | Path = "data") -> Splits:
+    """Splits of dataset ``name``, always the same for a given dataset."""
+    return DATASETS.get(name, field="dataset").load(Path(data_dir))
+
+
+def stratified_split(
+    y: torch.Tensor, fractions: tuple[float, ...], seed: int
+) -> list[torch.Tensor]:
+    """Indices of stratified splits with the given fractions (last takes the rest)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = torch.arange(len(y)).numpy()
+    labels = y.numpy()
+    parts: list[torch.Tensor] = []
+    rest, rest_y, left = idx, labels, 1.0
+    for frac in fractions[:-1]:
+        take, rest, _, rest_y = train_test_split(
+            rest, rest_y, train_size=frac / left, stratify=rest_y, random_state=seed
+        )
+        parts.append(torch.as_tensor(sorted(take)))
+        left -= frac
+    parts.append(torch.as_tensor(sorted(rest)))
+    return parts

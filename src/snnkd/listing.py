@@ -1,0 +1,74 @@
+"""Tables for ``snnkd list``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*map(str, r)).rstrip() for r in [header, *rows])
+
+
+def datasets(data_dir: str = "data") -> str:
+    from snnkd.data import DATASETS
+
+    rows = []
+    for name, spec in DATASETS.items():
+        info = spec.info
+        rows.append([name, info.modality, "x".join(map(str, info.input_shape)),
+                     info.num_classes, spec.state(Path(data_dir)), info.description])
+    return _table(["dataset", "modality", "input", "classes", "state", "description"], rows)
+
+
+def models() -> str:
+    from snnkd.config import NeuronConfig
+    from snnkd.data import DATASETS
+    from snnkd.models import PRESETS, build_model
+
+    rows = []
+    for dataset, table in PRESETS.items():
+        info = DATASETS.get(dataset).info
+        for name, (arch, kwargs) in table.items():
+            net = build_model(arch, info.input_shape, info.num_classes, NeuronConfig(), **kwargs)
+            params = sum(p.numel() for p in net.parameters())
+            args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+            rows.append([dataset, name, arch, f"{params:,}", args])
+    return _table(["dataset", "model", "architecture", "params", "arguments"], rows)
+
+
+def methods(plugin_dirs: list[str]) -> str:
+    from snnkd.methods import discover
+
+    rows = []
+    for name, m in discover(plugin_dirs).items():
+        hp = {n: h.default for n, h in m.hparams.items()}
+        terms = " + ".join(
+            t.name if t.weight == 1 else f"{t.weight:g}*{t.name}" for t in m.terms(hp)
+        )
+        rows.append([name, m.teacher, terms, m.paper])
+    return _table(["method", "teacher", "loss (defaults)", "paper"], rows)
+
+
+def terms() -> str:
+    from snnkd.methods import discover
+    from snnkd.terms import TERMS
+
+    discover()
+    rows = []
+    for name, spec in TERMS.items():
+        doc = (spec.fn.__doc__ or "").strip().splitlines()[0]
+        rows.append([name, ",".join(sorted(spec.student)), ",".join(sorted(spec.teacher)) or "-",
+                     doc])
+    return _table(["term", "student", "teacher", "formula"], rows)
+
+
+def render(what: str, plugin_dirs: list[str] | None = None) -> str:
+    if what == "datasets":
+        return datasets()
+    if what == "models":
+        return models()
+    if what == "methods":
+        return methods(plugin_dirs or [])
+    return terms()

@@ -1,0 +1,183 @@
+"""Loss terms, registered by name so that recipes compose them in configuration.
+
+A term is a pure function ``term(student, teacher, labels, **params) -> scalar``
+of two :class:`~snnkd.trace.Knowledge` records; it declares the knowledge
+fields it reads from each. Every term is averaged over the batch. Formulas and
+notation: ``shared/METHODS.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from snnkd.registry import Registry
+from snnkd.trace import Knowledge
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    fn: Callable[..., torch.Tensor]
+    student: frozenset[str]  # knowledge fields read from the student
+    teacher: frozenset[str]  # ... and from the teacher
+    # Terms with learned parts (an adapter) build them once from a first batch.
+    module: Callable[[Knowledge, Knowledge], nn.Module] | None = None
+
+
+TERMS: Registry[TermSpec] = Registry("loss term")
+
+
+def term(name: str, student=(), teacher=(), module=None):
+    """Register ``fn`` as loss term ``name`` reading the given knowledge fields."""
+
+    def add(fn):
+        TERMS.register(name, TermSpec(fn, frozenset(student), frozenset(teacher), module))
+        return fn
+
+    return add
+
+
+def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """``tau^2 * KL(softmax(z_k / tau) || softmax(z_s / tau))``, averaged over the batch."""
+    log_p_s = F.log_softmax(student_logits / tau, dim=1)
+    log_p_k = F.log_softmax(teacher_logits / tau, dim=1)
+    return F.kl_div(log_p_s, log_p_k, reduction="batchmean", log_target=True) * tau * tau
+
+
+@term("ce", student={"logits"})
+def ce(s: Knowledge, k: Knowledge | None, y: torch.Tensor) -> torch.Tensor:
+    """``CE(z_s, y)``: cross-entropy of the student's logits."""
+    return F.cross_entropy(s.logits, y)
+
+
+@term("kd_kl", student={"logits"}, teacher={"logits"})
+def kd_kl(s: Knowledge, k: Knowledge, y: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
+    """``tau^2 KL(softmax(z_k/tau) || softmax(z_s/tau))`` (Hinton et al., 2015)."""
+    return _kl(s.logits, k.logits, tau)
+
+
+@term("kd_count", student={"out_spikes"}, teacher={"out_spikes"})
+def kd_count(s: Knowledge, k: Knowledge, y: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
+    """``tau^2 KL(softmax(n_k/tau) || softmax(n_s/tau))`` on output spike counts ``n``.
+
+    Soft targets built from the output spike counts (Distilling Spikes,
+    Kushawaha et al., ICPR 2020).
+    """
+    return _kl(s.counts, k.counts, tau)
+
+
+@term("kd_spike_train", student={"out_spikes"}, teacher={"out_spikes"})
+def kd_spike_train(s: Knowledge, k: Knowledge, y: torch.Tensor) -> torch.Tensor:
+    """``(1/(T C)) sum_t ||s_out_t^s - s_out_t^k||^2``, averaged over the batch.
+
+    The suite's formalisation of the idea of distilling the spike trains
+    themselves (Distilling Spikes, Kushawaha et al., ICPR 2020).
+    """
+    return (s.out_spikes - k.out_spikes).pow(2).mean()
+
+
+@term("kd_mse", student={"logits"}, teacher={"logits"})
+def kd_mse(s: Knowledge, k: Knowledge, y: torch.Tensor) -> torch.Tensor:
+    """``(1/C) ||z_s - z_k||^2``: logit matching (Louis et al., ICANN 2024)."""
+    return (s.logits - k.logits).pow(2).mean()
+
+
+def _rates(s: Knowledge) -> list[torch.Tensor]:
+    if not s.spikes:
+        raise ValueError("activity terms need the student's hidden spikes")
+    return [r.flatten(1) for r in s.rates().values()]
+
+
+@term("act_l1", student={"spikes"})
+def act_l1(s: Knowledge, k: Knowledge | None, y: torch.Tensor) -> torch.Tensor:
+    """``(1/L) sum_l (1/N_l) sum_i r_{l,i}``: mean firing rate (Louis et al., ICANN 2024)."""
+    return torch.stack([r.mean() for r in _rates(s)]).mean()
+
+
+@term("act_l2", student={"spikes"})
+def act_l2(s: Knowledge, k: Knowledge | None, y: torch.Tensor) -> torch.Tensor:
+    """``(1/L) sum_l (1/N_l) sum_i r_{l,i}^2`` on rates (squaring binary spikes would do nothing)."""
+    return torch.stack([r.pow(2).mean() for r in _rates(s)]).mean()
+
+
+@term("logit_l2", student={"logits"})
+def logit_l2(s: Knowledge, k: Knowledge | None, y: torch.Tensor) -> torch.Tensor:
+    """``(1/C) ||z_s||^2``: logits regularisation (Louis et al., ICANN 2024)."""
+    return s.logits.pow(2).mean()
+
+
+def aligned_pairs(s: dict[str, torch.Tensor], k: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
+    """Layer pairs of the same name in student and teacher; shapes must agree."""
+    pairs = [(n, n) for n in s if n in k]
+    if not pairs:
+        raise ValueError(
+            f"no layer names in common: student {list(s)}, teacher {list(k)}"
+        )
+    for a, b in pairs:
+        if s[a].shape != k[b].shape:
+            raise ValueError(
+                f"layer '{a}': student shape {tuple(s[a].shape)} does not align with "
+                f"teacher shape {tuple(k[b].shape)}"
+            )
+    return pairs
+
+
+@term("membrane_mse", student={"membrane"}, teacher={"membrane"})
+def membrane_mse(s: Knowledge, k: Knowledge, y: torch.Tensor) -> torch.Tensor:
+    """``(1/|A|) sum_{(l,l') in A} (1/(T N_l)) sum_t ||u_{l,t}^s - u_{l',t}^k||^2``.
+
+    Membrane-potential distillation over layer pairs ``A`` aligned by name
+    (MD-SNN, Lee et al., DATE 2026), averaged over the batch.
+    """
+    pairs = aligned_pairs(s.membrane, k.membrane)
+    return torch.stack([(s.membrane[a] - k.membrane[b]).pow(2).mean() for a, b in pairs]).mean()
+
+
+def _last_spatial(rates: dict[str, torch.Tensor]) -> str:
+    """The last hidden layer that still has a channel (and spatial) dimension."""
+    names = [n for n, r in rates.items() if r.dim() >= 3]
+    if not names:
+        raise ValueError("feature_mse needs a convolutional hidden layer in both networks")
+    return names[-1]
+
+
+class FeatureAdapter(nn.Module):
+    """A learned 1x1 adapter ``g`` from the student's channels to the teacher's."""
+
+    def __init__(self, student_layer: str, teacher_layer: str, cin: int, cout: int, dims: int):
+        super().__init__()
+        self.student_layer, self.teacher_layer = student_layer, teacher_layer
+        conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        self.proj = conv(cin, cout, 1, bias=False)
+
+    def forward(self, r: torch.Tensor) -> torch.Tensor:
+        return self.proj(r)
+
+
+def _make_adapter(s: Knowledge, k: Knowledge) -> FeatureAdapter:
+    rs, rk = s.rates(), k.rates()
+    a, b = _last_spatial(rs), _last_spatial(rk)
+    if rs[a].shape[2:] != rk[b].shape[2:]:
+        raise ValueError(
+            f"feature_mse: spatial shapes differ: student '{a}' {tuple(rs[a].shape[2:])}, "
+            f"teacher '{b}' {tuple(rk[b].shape[2:])}"
+        )
+    return FeatureAdapter(a, b, rs[a].shape[1], rk[b].shape[1], rs[a].dim() - 2)
+
+
+@term("feature_mse", student={"spikes"}, teacher={"spikes"}, module=_make_adapter)
+def feature_mse(
+    s: Knowledge, k: Knowledge, y: torch.Tensor, module: FeatureAdapter
+) -> torch.Tensor:
+    """``(1/|A|) sum_A (1/N_l) ||g(r_l^s) - r_{l'}^k||^2`` with a learned 1x1 adapter ``g``.
+
+    KDSNN-style feature KD (Xu et al., CVPR 2023), on firing rates of the last
+    convolutional layer of each network (``|A| = 1``); the suite's formalisation.
+    """
+    r_s = s.spikes[module.student_layer].mean(0)
+    r_k = k.spikes[module.teacher_layer].mean(0)
+    return (module(r_s) - r_k).pow(2).flatten(1).mean(1).mean()

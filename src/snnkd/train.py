@@ -1,0 +1,453 @@
+"""The one training loop every method runs through.
+
+Per batch: encode ``x`` to ``[T, B, ...]``, run the student through a
+:class:`~snnkd.trace.Tracer` that records exactly the knowledge the method's
+terms read, fetch the teacher's knowledge (from the cache when inputs are
+deterministic, else a forward pass under ``torch.inference_mode``), and
+minimise ``sum_i w_i * term_i``. Checkpoints are written atomically after every
+epoch; a resumed run ends with the same metrics as an uninterrupted one,
+because every epoch's randomness is seeded from ``(seed, epoch)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from snnkd import checkpoint
+from snnkd.config import RunConfig
+from snnkd.data import Splits, load_splits
+from snnkd.data.encoders import ENCODERS, is_deterministic
+from snnkd.data.loader import batches, num_batches
+from snnkd.errors import ConfigError, TrainingDiverged
+from snnkd.methods import Method, RecipeLoss, get_method
+from snnkd.models import build_model, preset_for
+from snnkd.models.builders import SpikingNet, rebuild
+from snnkd.trace import Knowledge, Tracer
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator for one epoch's shuffling and rate encoding."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+@dataclass
+class Teacher:
+    """A frozen network the student learns from, with its own time steps."""
+
+    model: SpikingNet
+    config: dict[str, Any]
+    path: str
+    digest: str
+    steps: int
+    encoder: str
+
+    @classmethod
+    def load(cls, path: str, device: torch.device) -> Teacher:
+        state = checkpoint.load(path)
+        model = rebuild_from_state(state)
+        model.to(device).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        cfg = state["config"]
+        steps = 1 if cfg["ann"] else int(cfg["T"])
+        return cls(model, cfg, str(path), checkpoint.file_hash(path), steps, cfg["encoder"])
+
+
+_TEACHER_CACHE: dict[tuple, Knowledge] = {}
+
+
+@dataclass
+class Run:
+    """Everything resolved for one training run, before any work is done."""
+
+    cfg: RunConfig
+    method: Method
+    hparams: dict[str, Any]
+    loss: RecipeLoss
+    student_needs: set[str]
+    teacher_needs: set[str]
+    data: Splits
+    model: SpikingNet
+    teacher: Teacher | None
+    device: torch.device
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return ENCODERS.get(self.cfg.encoder)(x, self.cfg.steps, generator)
+
+    def teacher_input(self, x: torch.Tensor, x_seq: torch.Tensor, generator) -> torch.Tensor:
+        t = self.teacher
+        if t.steps == x_seq.shape[0] and t.encoder == self.cfg.encoder:
+            return x_seq
+        return ENCODERS.get(t.encoder)(x, t.steps, generator)
+
+
+def rebuild_from_state(state: dict[str, Any]) -> SpikingNet:
+    """The trained network of a checkpoint, its method's transform (quantization) applied."""
+    from snnkd.config import validate
+
+    cfg = validate(state["config"])
+    model = rebuild(state["spec"])
+    method = get_method(cfg.method, cfg.plugin_dirs)
+    if method.transform is not None:
+        model = method.transform(model, cfg)
+    model.load_state_dict(state["model"])
+    return model
+
+
+def build_student(cfg: RunConfig, data: Splits, method: Method) -> SpikingNet:
+    arch, kwargs = preset_for(cfg.dataset, cfg.model)
+    model = build_model(
+        arch,
+        data.info.input_shape,
+        data.info.num_classes,
+        cfg.neuron,
+        ann=cfg.ann,
+        readout=cfg.readout,
+        **kwargs,
+    )
+    if method.transform is not None:
+        model = method.transform(model, cfg)
+    return model
+
+
+def prepare(cfg: RunConfig) -> Run:
+    """Resolve and check everything; raises ConfigError before any output is written."""
+    method = get_method(cfg.method, cfg.plugin_dirs)
+    hparams = method.resolve(cfg.hparams)
+    terms = method.terms(hparams)
+    student_needs, teacher_needs = method.needs(hparams)
+    if method.readout is not None and cfg.readout != method.readout:
+        raise ConfigError(
+            f"readout: method '{method.name}' needs readout '{method.readout}' "
+            f"(a spiking output layer); got '{cfg.readout}'"
+        )
+    if "out_spikes" in student_needs and cfg.readout != "spiking":
+        raise ConfigError(f"readout: method '{method.name}' needs the student's output spikes")
+    device = pick_device(cfg.device)
+    teacher = None
+    if teacher_needs:
+        if not cfg.teacher:
+            raise ConfigError(
+                f"teacher: method '{method.name}' learns from a {method.teacher} network; "
+                "give its checkpoint with --teacher"
+            )
+        teacher = Teacher.load(cfg.teacher, device)
+        if "out_spikes" in teacher_needs and not teacher.model.spiking_output:
+            raise ConfigError(
+                f"teacher: method '{method.name}' needs the teacher's output spikes, "
+                f"but {cfg.teacher} has no spiking output layer"
+            )
+        if teacher.config["dataset"] != cfg.dataset:
+            raise ConfigError(
+                f"teacher: trained on '{teacher.config['dataset']}', not on '{cfg.dataset}'"
+            )
+    data = load_splits(cfg.dataset, cfg.data_dir)
+    seed_everything(cfg.seed)
+    model = build_student(cfg, data, method).to(device)
+    return Run(
+        cfg, method, hparams, RecipeLoss(terms), student_needs | {"logits"}, teacher_needs,
+        data, model, teacher, device,
+    )
+
+
+def _teacher_knowledge(run: Run, tracer: Tracer) -> Knowledge | None:
+    """The teacher's knowledge of the whole train split, when inputs are deterministic."""
+    t = run.teacher
+    if not (is_deterministic(run.cfg.encoder) and is_deterministic(t.encoder)):
+        return None
+    key = (t.digest, run.cfg.dataset, t.steps, t.encoder, tuple(sorted(run.teacher_needs)),
+           str(run.device))
+    if key not in _TEACHER_CACHE:
+        parts = []
+        with torch.inference_mode():
+            for _, x, _ in batches(run.data.train, run.cfg.train.eval_batch_size, shuffle=False):
+                x = x.to(run.device)
+                parts.append(tracer(ENCODERS.get(t.encoder)(x, t.steps)))
+                _reset(t.model)
+        _TEACHER_CACHE[key] = Knowledge.cat(parts).clone()
+    return _TEACHER_CACHE[key]
+
+
+def _reset(model: nn.Module) -> None:
+    from spikingjelly.activation_based import functional
+
+    functional.reset_net(model)
+
+
+def _optimizer(run: Run) -> tuple[torch.optim.Optimizer, Any]:
+    tc = run.cfg.train
+    params = list(run.model.parameters()) + list(run.loss.parameters())
+    if tc.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
+    elif tc.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
+    elif tc.schedule == "step":
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=tc.step_size, gamma=tc.gamma)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled or None, file=sys.stderr)
+
+
+def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) -> dict[str, float]:
+    cfg, model = run.cfg, run.model
+    model.train()
+    gen = epoch_generator(cfg.seed, epoch)
+    sums: dict[str, float] = {}
+    seen = 0
+    bar = _progress(num_batches(run.data.train, cfg.train.batch_size), f"epoch {epoch}", show)
+    for idx, x, y in batches(run.data.train, cfg.train.batch_size, shuffle=True, generator=gen):
+        x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        x_seq = run.encode(x, gen)
+        student = student_tracer(x_seq)
+        teacher = None
+        if run.teacher is not None:
+            if cache is not None:
+                teacher = cache.select(idx)
+            else:
+                with torch.inference_mode():
+                    teacher = teacher_tracer(run.teacher_input(x, x_seq, gen))
+                    _reset(run.teacher.model)
+                teacher = teacher.clone()
+        loss, parts = run.loss(student, teacher, y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {float(loss)} at epoch {epoch} (terms: "
+                + ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
+                + "); lower the learning rate or the loss weights"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        _reset(model)
+        b = len(y)
+        seen += b
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
+        for k, v in parts.items():
+            sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + float(v) * b
+        sums["train_correct"] = sums.get("train_correct", 0.0) + float(
+            (student.logits.argmax(1) == y).sum()
+        )
+        bar.update(1)
+    bar.close()
+    out = {k: v / seen for k, v in sums.items()}
+    out["train_accuracy"] = out.pop("train_correct")
+    return out
+
+
+def fit(
+    run: Run,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_epoch: EpochCallback | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``run`` for its epochs, checkpointing into ``out_dir``; returns final metrics.
+
+    ``stop_after`` ends the loop after that epoch (to test resuming).
+    """
+    from snnkd import metrics as M
+
+    cfg = run.cfg
+    ckpt_path = out_dir / "checkpoint.pt"
+    student_tracer = Tracer(run.model, run.student_needs)
+    teacher_tracer = cache = None
+    if run.teacher is not None:
+        teacher_tracer = Tracer(run.teacher.model, run.teacher_needs)
+        cache = _teacher_knowledge(run, teacher_tracer)
+    if run.loss.terms and any(_has_module(t.name) for t in run.loss.terms):
+        _setup_loss(run, student_tracer, teacher_tracer)
+    opt, sched = _optimizer(run)
+    start = 1
+    if resume and ckpt_path.exists():
+        state = checkpoint.load(ckpt_path)
+        if state.get("identity") != cfg.identity():
+            raise ConfigError(
+                f"--resume: {ckpt_path} belongs to another configuration; remove it or change --out"
+            )
+        run.model.load_state_dict(state["model"])
+        run.loss.load_state_dict(state["loss"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        run.history = list(state["history"])
+        start = int(state["epoch"]) + 1
+    t_start = time.perf_counter()
+    last = min(cfg.train.epochs, stop_after) if stop_after else cfg.train.epochs
+    encode_eval = _eval_encoder(run)
+    for epoch in range(start, last + 1):
+        t0 = time.perf_counter()
+        stats = train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show_progress)
+        sched.step()
+        stats["val_accuracy"] = M.accuracy(
+            run.model, run.data.val, encode_eval, cfg.train.eval_batch_size, run.device
+        )
+        stats["epoch_seconds"] = time.perf_counter() - t0
+        stats["epoch"] = epoch
+        run.history.append(stats)
+        checkpoint.save(ckpt_path, _state(run, opt, sched, epoch))
+        if on_epoch is not None:
+            on_epoch(epoch, stats)
+        if show_progress:
+            print(
+                f"epoch {epoch:3d}/{cfg.train.epochs}  loss {stats['loss']:.4f}  "
+                f"train {stats['train_accuracy']:.3f}  val {stats['val_accuracy']:.3f}  "
+                f"({stats['epoch_seconds']:.1f}s)",
+                file=sys.stderr,
+            )
+    train_seconds = time.perf_counter() - t_start
+    if last < cfg.train.epochs:
+        return {"stopped_after": last}
+    return final_metrics(run, train_seconds)
+
+
+def _has_module(name: str) -> bool:
+    from snnkd.terms import TERMS
+
+    return TERMS.get(name).module is not None
+
+
+def _setup_loss(run: Run, student_tracer: Tracer, teacher_tracer: Tracer | None) -> None:
+    """Build learned parts of terms (adapters) from one small batch."""
+    x = run.data.train.x[:2].to(run.device)
+    with torch.no_grad():
+        x_seq = run.encode(x, torch.Generator().manual_seed(0))
+        s = student_tracer(x_seq)
+        _reset(run.model)
+        k = None
+        if teacher_tracer is not None:
+            k = teacher_tracer(run.teacher_input(x, x_seq, None))
+            _reset(run.teacher.model)
+    run.loss.setup(s, k)
+    run.loss.to(run.device)
+
+
+def _eval_encoder(run: Run) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Encoding for evaluation: rate encoding draws from a fixed generator."""
+    gen = torch.Generator().manual_seed(run.cfg.seed)
+    return lambda x: run.encode(x, gen)
+
+
+def _state(run: Run, opt, sched, epoch: int) -> dict[str, Any]:
+    return {
+        "config": run.cfg.model_dump(),
+        "identity": run.cfg.identity(),
+        "spec": run.model.spec,
+        "model": run.model.state_dict(),
+        "loss": run.loss.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "epoch": epoch,
+        "history": run.history,
+    }
+
+
+def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
+    """Test metrics of the trained student, with what produced them."""
+    from snnkd import metrics as M
+
+    cfg = run.cfg
+    encode = _eval_encoder(run)
+    test = M.evaluate(run.model, run.data.test, encode, cfg.train.eval_batch_size, run.device)
+    val = M.accuracy(run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size,
+                     run.device)
+    bits = getattr(run.model, "weight_bits", 32)
+    n_ops = min(256, len(run.data.test))
+    x_ops = encode(run.data.test.x[:n_ops].to(run.device))
+    ops = M.operations(run.model, x_ops, "int8" if bits <= 8 else "fp32")
+    return {
+        "test_accuracy": test.pop("accuracy"),
+        "val_accuracy": val,
+        **test,
+        **ops,
+        **M.model_size(run.model, bits),
+        "train_seconds": train_seconds,
+        "epochs": cfg.train.epochs,
+        "method": run.method.name,
+        "paper": run.method.paper,
+        "hparams": run.hparams,
+        "terms": [{"name": t.name, "weight": t.weight, "params": dict(t.params)}
+                  for t in run.loss.terms],
+        "teacher": None if run.teacher is None else {
+            "path": run.teacher.path, "sha256": run.teacher.digest,
+            "model": run.teacher.config["model"], "ann": run.teacher.config["ann"],
+        },
+        "history": run.history,
+        "identity": cfg.identity(),
+        "config": cfg.model_dump(),
+        "device": str(run.device),
+    }
+
+
+def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> Path:
+    path = out_dir / "metrics.json"
+    checkpoint.atomic_text(path, json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable))
+    return path
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, tuple | set):
+        return list(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return str(obj)
+
+
+def summary(metrics: dict[str, Any]) -> str:
+    """A short human summary of a finished run."""
+    lines = [
+        f"method {metrics['method']}: test accuracy {100 * metrics['test_accuracy']:.2f} %"
+        f" (val {100 * metrics['val_accuracy']:.2f} %)",
+    ]
+    if "spikes_per_sample" in metrics:
+        lines.append(
+            f"spikes/sample {metrics['spikes_per_sample']:.1f}, firing rate "
+            f"{metrics['firing_rate']:.4f}, SynOps {metrics['synops']:.3g}, "
+            f"MACs {metrics['macs']:.3g}, energy {metrics['energy_pj'] / 1e6:.4g} uJ"
+        )
+    lines.append(
+        f"{metrics['params']} parameters, {metrics['train_seconds'] / 60:.2f} min training, "
+        f"{metrics['latency_ms_per_sample']:.3f} ms/sample inference"
+    )
+    return "\n".join(lines)
