@@ -1,4 +1,6 @@
-"""Knowledge distillation: ``L = (1 - alpha) CE(z_s, y) + alpha tau^2 KL(softmax(z_k/tau) || softmax(z_s/tau))``.
+"""Knowledge distillation (Hinton et al., 2015).
+
+``L = (1 - alpha) CE(z_s, y) + alpha tau^2 KL(softmax(z_k/tau) || softmax(z_s/tau))``.
 
 Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural Network", 2015;
 used for SNNs by Kushawaha et al. (ICPR 2020) and Louis et al. (ICANN 2024).

@@ -40,10 +40,20 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     for flag, (path, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, help=path)
     p.add_argument("--ann", action="store_true", default=None, help="train the ANN twin")
-    p.add_argument("--hparam", action="append", default=[], metavar="NAME=VALUE",
-                   help="method hyper-parameter (repeatable)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config field, dotted (repeatable), e.g. train.weight_decay=1e-4")
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="method hyper-parameter (repeatable)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any config field, dotted (repeatable), e.g. train.weight_decay=1e-4",
+    )
     p.add_argument("--plugin-dir", action="append", default=[], help="folder of method plugins")
 
 

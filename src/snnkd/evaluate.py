@@ -26,7 +26,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "au
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def encode(x):
-        return ENCODERS.get(cfg.encoder)(x, cfg.steps, gen)
+        return ENCODERS.get(cfg.encoder)(data.batch(x, False), cfg.steps, gen)
 
     result = M.evaluate(model, getattr(data, split), encode, cfg.train.eval_batch_size, dev)
     result.update(split=split, epoch=state["epoch"], checkpoint=str(path))

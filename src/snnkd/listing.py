@@ -17,8 +17,16 @@ def datasets(data_dir: str = "data") -> str:
     rows = []
     for name, spec in DATASETS.items():
         info = spec.info
-        rows.append([name, info.modality, "x".join(map(str, info.input_shape)),
-                     info.num_classes, spec.state(Path(data_dir)), info.description])
+        rows.append(
+            [
+                name,
+                info.modality,
+                "x".join(map(str, info.input_shape)),
+                info.num_classes,
+                spec.state(Path(data_dir)),
+                info.description,
+            ]
+        )
     return _table(["dataset", "modality", "input", "classes", "state", "description"], rows)
 
 
@@ -44,9 +52,7 @@ def methods(plugin_dirs: list[str]) -> str:
     rows = []
     for name, m in discover(plugin_dirs).items():
         hp = {n: h.default for n, h in m.hparams.items()}
-        terms = " + ".join(
-            t.name if t.weight == 1 else f"{t.weight:g}*{t.name}" for t in m.terms(hp)
-        )
+        terms = " + ".join(t.name if t.weight == 1 else f"{t.weight:g}*{t.name}" for t in m.terms(hp))
         rows.append([name, m.teacher, terms, m.paper])
     return _table(["method", "teacher", "loss (defaults)", "paper"], rows)
 
@@ -59,8 +65,7 @@ def terms() -> str:
     rows = []
     for name, spec in TERMS.items():
         doc = (spec.fn.__doc__ or "").strip().splitlines()[0]
-        rows.append([name, ",".join(sorted(spec.student)), ",".join(sorted(spec.teacher)) or "-",
-                     doc])
+        rows.append([name, ",".join(sorted(spec.student)), ",".join(sorted(spec.teacher)) or "-", doc])
     return _table(["term", "student", "teacher", "formula"], rows)
 
 

@@ -51,9 +51,7 @@ class HParam:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"hparams.{name}: expected a number, got {value!r}")
-        if (self.low is not None and value < self.low) or (
-            self.high is not None and value > self.high
-        ):
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             raise ConfigError(f"hparams.{name}: {value} is outside [{self.low}, {self.high}]")
         return value
 

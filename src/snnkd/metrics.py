@@ -40,9 +40,7 @@ def accuracy(model: nn.Module, split: Split, encode: Encode, batch_size: int, de
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, split: Split, encode: Encode, batch_size: int, device
-) -> dict[str, Any]:
+def evaluate(model: nn.Module, split: Split, encode: Encode, batch_size: int, device) -> dict[str, Any]:
     """Accuracy, activity per layer and latency per sample on ``split``."""
     model.eval()
     layers = spiking_layers(model)
@@ -87,16 +85,12 @@ def evaluate(
             spikes_per_sample=sum(spikes.values()),
             firing_rate=sum(spikes.values()) / (steps * neurons),
             neurons=neurons,
-            firing_rate_per_layer={
-                name: spikes[name] / (steps * sizes[name]) for name in layers
-            },
+            firing_rate_per_layer={name: spikes[name] / (steps * sizes[name]) for name in layers},
         )
     return result
 
 
-def operations(
-    model: nn.Module, x_seq: torch.Tensor, cost_preset: str = "fp32"
-) -> dict[str, Any]:
+def operations(model: nn.Module, x_seq: torch.Tensor, cost_preset: str = "fp32") -> dict[str, Any]:
     """SynOps, MACs, ACs and energy per sample from SpikingJelly's simple energy model.
 
     ``cost_preset`` is one of SpikingJelly's ``SimpleEnergyCostConfig`` presets

@@ -114,9 +114,7 @@ def aligned_pairs(s: dict[str, torch.Tensor], k: dict[str, torch.Tensor]) -> lis
     """Layer pairs of the same name in student and teacher; shapes must agree."""
     pairs = [(n, n) for n in s if n in k]
     if not pairs:
-        raise ValueError(
-            f"no layer names in common: student {list(s)}, teacher {list(k)}"
-        )
+        raise ValueError(f"no layer names in common: student {list(s)}, teacher {list(k)}")
     for a, b in pairs:
         if s[a].shape != k[b].shape:
             raise ValueError(
@@ -170,9 +168,7 @@ def _make_adapter(s: Knowledge, k: Knowledge) -> FeatureAdapter:
 
 
 @term("feature_mse", student={"spikes"}, teacher={"spikes"}, module=_make_adapter)
-def feature_mse(
-    s: Knowledge, k: Knowledge, y: torch.Tensor, module: FeatureAdapter
-) -> torch.Tensor:
+def feature_mse(s: Knowledge, k: Knowledge, y: torch.Tensor, module: FeatureAdapter) -> torch.Tensor:
     """``(1/|A|) sum_A (1/N_l) ||g(r_l^s) - r_{l'}^k||^2`` with a learned 1x1 adapter ``g``.
 
     KDSNN-style feature KD (Xu et al., CVPR 2023), on firing rates of the last

@@ -129,9 +129,7 @@ class Tracer:
     recording to those names (default: every hidden layer).
     """
 
-    def __init__(
-        self, model: nn.Module, needs: Iterable[str], layers: Iterable[str] | None = None
-    ) -> None:
+    def __init__(self, model: nn.Module, needs: Iterable[str], layers: Iterable[str] | None = None) -> None:
         self.model = model
         self.needs = set(needs)
         unknown = self.needs - set(FIELDS)
@@ -170,9 +168,7 @@ class Tracer:
                 handles.append(node.register_forward_hook(hook))
         spiking_out = getattr(self.model, "spiking_output", False)
         if "readout" in self.needs and spiking_out:
-            handles.append(
-                self.model.head.register_forward_hook(lambda m, i, o: readout.append(o))
-            )
+            handles.append(self.model.head.register_forward_hook(lambda m, i, o: readout.append(o)))
         try:
             out = self.model(x_seq)
         finally:

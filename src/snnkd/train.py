@@ -167,30 +167,35 @@ def prepare(cfg: RunConfig) -> Run:
                 f"but {cfg.teacher} has no spiking output layer"
             )
         if teacher.config["dataset"] != cfg.dataset:
-            raise ConfigError(
-                f"teacher: trained on '{teacher.config['dataset']}', not on '{cfg.dataset}'"
-            )
+            raise ConfigError(f"teacher: trained on '{teacher.config['dataset']}', not on '{cfg.dataset}'")
     data = load_splits(cfg.dataset, cfg.data_dir)
     seed_everything(cfg.seed)
     model = build_student(cfg, data, method).to(device)
     return Run(
-        cfg, method, hparams, RecipeLoss(terms), student_needs | {"logits"}, teacher_needs,
-        data, model, teacher, device,
+        cfg,
+        method,
+        hparams,
+        RecipeLoss(terms),
+        student_needs | {"logits"},
+        teacher_needs,
+        data,
+        model,
+        teacher,
+        device,
     )
 
 
 def _teacher_knowledge(run: Run, tracer: Tracer) -> Knowledge | None:
     """The teacher's knowledge of the whole train split, when inputs are deterministic."""
     t = run.teacher
-    if not (is_deterministic(run.cfg.encoder) and is_deterministic(t.encoder)):
+    if run.data.augments or not (is_deterministic(run.cfg.encoder) and is_deterministic(t.encoder)):
         return None
-    key = (t.digest, run.cfg.dataset, t.steps, t.encoder, tuple(sorted(run.teacher_needs)),
-           str(run.device))
+    key = (t.digest, run.cfg.dataset, t.steps, t.encoder, tuple(sorted(run.teacher_needs)), str(run.device))
     if key not in _TEACHER_CACHE:
         parts = []
         with torch.inference_mode():
             for _, x, _ in batches(run.data.train, run.cfg.train.eval_batch_size, shuffle=False):
-                x = x.to(run.device)
+                x = run.data.batch(x.to(run.device), False)
                 parts.append(tracer(ENCODERS.get(t.encoder)(x, t.steps)))
                 _reset(t.model)
         _TEACHER_CACHE[key] = Knowledge.cat(parts).clone()
@@ -236,6 +241,7 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
     bar = _progress(num_batches(run.data.train, cfg.train.batch_size), f"epoch {epoch}", show)
     for idx, x, y in batches(run.data.train, cfg.train.batch_size, shuffle=True, generator=gen):
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+        x = run.data.batch(x, True, gen)
         x_seq = run.encode(x, gen)
         student = student_tracer(x_seq)
         teacher = None
@@ -265,9 +271,7 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
         sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
         for k, v in parts.items():
             sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + float(v) * b
-        sums["train_correct"] = sums.get("train_correct", 0.0) + float(
-            (student.logits.argmax(1) == y).sum()
-        )
+        sums["train_correct"] = sums.get("train_correct", 0.0) + float((student.logits.argmax(1) == y).sum())
         bar.update(1)
     bar.close()
     out = {k: v / seen for k, v in sums.items()}
@@ -350,7 +354,7 @@ def _has_module(name: str) -> bool:
 
 def _setup_loss(run: Run, student_tracer: Tracer, teacher_tracer: Tracer | None) -> None:
     """Build learned parts of terms (adapters) from one small batch."""
-    x = run.data.train.x[:2].to(run.device)
+    x = run.data.batch(run.data.train.x[:2].to(run.device), False)
     with torch.no_grad():
         x_seq = run.encode(x, torch.Generator().manual_seed(0))
         s = student_tracer(x_seq)
@@ -366,7 +370,7 @@ def _setup_loss(run: Run, student_tracer: Tracer, teacher_tracer: Tracer | None)
 def _eval_encoder(run: Run) -> Callable[[torch.Tensor], torch.Tensor]:
     """Encoding for evaluation: rate encoding draws from a fixed generator."""
     gen = torch.Generator().manual_seed(run.cfg.seed)
-    return lambda x: run.encode(x, gen)
+    return lambda x: run.encode(run.data.batch(x, False), gen)
 
 
 def _state(run: Run, opt, sched, epoch: int) -> dict[str, Any]:
@@ -390,8 +394,7 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
     cfg = run.cfg
     encode = _eval_encoder(run)
     test = M.evaluate(run.model, run.data.test, encode, cfg.train.eval_batch_size, run.device)
-    val = M.accuracy(run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size,
-                     run.device)
+    val = M.accuracy(run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size, run.device)
     bits = getattr(run.model, "weight_bits", 32)
     n_ops = min(256, len(run.data.test))
     x_ops = encode(run.data.test.x[:n_ops].to(run.device))
@@ -407,11 +410,14 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
         "method": run.method.name,
         "paper": run.method.paper,
         "hparams": run.hparams,
-        "terms": [{"name": t.name, "weight": t.weight, "params": dict(t.params)}
-                  for t in run.loss.terms],
-        "teacher": None if run.teacher is None else {
-            "path": run.teacher.path, "sha256": run.teacher.digest,
-            "model": run.teacher.config["model"], "ann": run.teacher.config["ann"],
+        "terms": [{"name": t.name, "weight": t.weight, "params": dict(t.params)} for t in run.loss.terms],
+        "teacher": None
+        if run.teacher is None
+        else {
+            "path": run.teacher.path,
+            "sha256": run.teacher.digest,
+            "model": run.teacher.config["model"],
+            "ann": run.teacher.config["ann"],
         },
         "history": run.history,
         "identity": cfg.identity(),

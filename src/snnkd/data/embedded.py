@@ -48,9 +48,7 @@ def _mnist1d(_: Path) -> Splits:
     train, val = stratified_split(y, (0.9, 0.1), SPLIT_SEED)
     x_test = torch.as_tensor(data["x_test"], dtype=torch.float32).unsqueeze(1)
     y_test = torch.as_tensor(data["y_test"], dtype=torch.int64)
-    return Splits(
-        MNIST1D, Split(x[train], y[train]), Split(x[val], y[val]), Split(x_test, y_test)
-    )
+    return Splits(MNIST1D, Split(x[train], y[train]), Split(x[val], y[val]), Split(x_test, y_test))
 
 
 DATASETS.register("digits", DatasetSpec(DIGITS, _digits, lambda _: "embedded"))

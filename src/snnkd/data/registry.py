@@ -37,12 +37,28 @@ class Split:
         return len(self.y)
 
 
+BatchTransform = Callable[[torch.Tensor, bool, "torch.Generator | None"], torch.Tensor]
+
+
 @dataclass
 class Splits:
+    """The three splits of a dataset.
+
+    ``transform(x, train, generator)``, when set, turns a stored batch (uint8
+    images, say) into model input, with augmentation when ``train`` is true;
+    ``augments`` tells whether it changes inputs from one epoch to the next
+    (which switches the teacher-knowledge cache off).
+    """
+
     info: DatasetInfo
     train: Split
     val: Split
     test: Split
+    transform: BatchTransform | None = None
+    augments: bool = False
+
+    def batch(self, x: torch.Tensor, train: bool, generator=None) -> torch.Tensor:
+        return x if self.transform is None else self.transform(x, train, generator)
 
 
 @dataclass(frozen=True)
@@ -60,9 +76,7 @@ def load_splits(name: str, data_dir: str | Path = "data") -> Splits:
     return DATASETS.get(name, field="dataset").load(Path(data_dir))
 
 
-def stratified_split(
-    y: torch.Tensor, fractions: tuple[float, ...], seed: int
-) -> list[torch.Tensor]:
+def stratified_split(y: torch.Tensor, fractions: tuple[float, ...], seed: int) -> list[torch.Tensor]:
     """Indices of stratified splits with the given fractions (last takes the rest)."""
     from sklearn.model_selection import train_test_split
 

@@ -35,7 +35,5 @@ def preset_for(dataset: str, name: str) -> Preset:
     if table is None:
         raise ConfigError(f"model: no presets for dataset '{dataset}'")
     if name not in table:
-        raise ConfigError(
-            f"model: unknown model '{name}' for {dataset}; valid choices: {', '.join(table)}"
-        )
+        raise ConfigError(f"model: unknown model '{name}' for {dataset}; valid choices: {', '.join(table)}")
     return table[name]
