@@ -319,13 +319,12 @@ def fit(
         start = int(state["epoch"]) + 1
     t_start = time.perf_counter()
     last = min(cfg.train.epochs, stop_after) if stop_after else cfg.train.epochs
-    encode_eval = _eval_encoder(run)
     for epoch in range(start, last + 1):
         t0 = time.perf_counter()
         stats = train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show_progress)
         sched.step()
         stats["val_accuracy"] = M.accuracy(
-            run.model, run.data.val, encode_eval, cfg.train.eval_batch_size, run.device
+            run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size, run.device
         )
         stats["epoch_seconds"] = time.perf_counter() - t0
         stats["epoch"] = epoch
@@ -368,7 +367,7 @@ def _setup_loss(run: Run, student_tracer: Tracer, teacher_tracer: Tracer | None)
 
 
 def _eval_encoder(run: Run) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Encoding for evaluation: rate encoding draws from a fixed generator."""
+    """Encoding for evaluation: rate encoding draws from a generator seeded afresh each time."""
     gen = torch.Generator().manual_seed(run.cfg.seed)
     return lambda x: run.encode(run.data.batch(x, False), gen)
 
