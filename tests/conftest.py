@@ -27,6 +27,15 @@ def train_run(cfg, out: Path, **kwargs):
     return run, fit(run, out, show_progress=False, **kwargs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Teacher-knowledge cache and MLflow store inside the test's temporary folder."""
+    import os
+
+    os.environ["SNNKD_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def teacher_ckpt(tmp_path_factory) -> Path:
     """A digits teacher (the assistant preset, for speed) with a mean readout."""

@@ -15,9 +15,7 @@ from snnkd.models import SpikingNet
 #   X = 0   -> H = 0, 0, 0, 0              -> no spike
 INPUT = torch.tensor([[2.0, 0.75, 0.0]])
 SPIKES = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
-MEMBRANE = torch.tensor(
-    [[2.0, 0.75, 0.0], [2.0, 1.125, 0.0], [2.0, 0.75, 0.0], [2.0, 1.125, 0.0]]
-)
+MEMBRANE = torch.tensor([[2.0, 0.75, 0.0], [2.0, 1.125, 0.0], [2.0, 0.75, 0.0], [2.0, 1.125, 0.0]])
 T = 4
 CLASSES = 2
 

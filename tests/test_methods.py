@@ -12,8 +12,15 @@ from snnkd.terms import TERMS
 from snnkd.trace import Knowledge
 
 BUILTIN = [
-    "act-reg", "feature-kd", "kd", "kd-mse", "kd-spike-train", "kd-spikes", "logit-reg",
-    "multistage", "scratch",
+    "act-reg",
+    "feature-kd",
+    "kd",
+    "kd-mse",
+    "kd-spike-train",
+    "kd-spikes",
+    "logit-reg",
+    "multistage",
+    "scratch",
 ]
 
 
@@ -70,6 +77,24 @@ def test_teacher_cache_gives_the_same_training_as_a_teacher_pass(tmp_path, teach
     assert cached["test_accuracy"] == live["test_accuracy"]
 
 
+def test_teacher_knowledge_is_cached_on_disk_for_later_runs(tmp_path, teacher_ckpt, monkeypatch):
+    from snnkd import train as trainer
+
+    cfg = small_config(method="kd", teacher=str(teacher_ckpt), seed=1)
+    _, first = train_run(cfg, tmp_path / "first")
+    files = list(trainer.teacher_cache_dir().glob("*-digits-T4-direct-logits.pt"))
+    assert len(files) == 1
+    trainer._TEACHER_CACHE.clear()  # as in a new process
+
+    def no_teacher_pass(*args, **kwargs):
+        raise AssertionError("the teacher ran although its knowledge was cached")
+
+    monkeypatch.setattr(trainer, "batches", no_teacher_pass)
+    run = trainer.prepare(cfg)
+    knowledge = trainer._teacher_knowledge(run, None)
+    assert knowledge is not None and len(knowledge.logits) == len(run.data.train)
+
+
 def test_spike_methods_train_with_spiking_output_networks(tmp_path, spiking_teacher_ckpt):
     for name in ("kd-spikes", "kd-spike-train"):
         cfg = small_config(method=name, readout="spiking", teacher=str(spiking_teacher_ckpt))
@@ -94,8 +119,15 @@ def test_spike_count_methods_refuse_networks_without_spiking_output(capsys, teac
     code, err = _cli_err(capsys, "--method", "kd-spikes", "--teacher", str(teacher_ckpt))
     assert code == 2 and "readout: method 'kd-spikes' needs readout 'spiking'" in err
     code, err = _cli_err(
-        capsys, "--method", "kd-spikes", "--readout", "spiking", "--teacher", str(teacher_ckpt),
-        "--out", str(tmp_path / "x"),
+        capsys,
+        "--method",
+        "kd-spikes",
+        "--readout",
+        "spiking",
+        "--teacher",
+        str(teacher_ckpt),
+        "--out",
+        str(tmp_path / "x"),
     )
     assert code == 2 and "has no spiking output layer" in err and "\n" not in err
     assert not (tmp_path / "x").exists()
@@ -142,8 +174,22 @@ def _plugin(folder, name, term_name="kd_mse", teacher="teacher"):
 def test_method_from_a_plugin_folder_trains_end_to_end(tmp_path, teacher_ckpt, capsys):
     folder = _plugin(tmp_path / "plugins", "my-kd")
     out = tmp_path / "run"
-    code = main(["train", "--quiet", "--method", "my-kd", "--plugin-dir", str(folder),
-                 "--teacher", str(teacher_ckpt), "--out", str(out), "--epochs", "1"])
+    code = main(
+        [
+            "train",
+            "--quiet",
+            "--method",
+            "my-kd",
+            "--plugin-dir",
+            str(folder),
+            "--teacher",
+            str(teacher_ckpt),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == "my-kd" and metrics["history"][0]["loss_kd_mse"] > 0

@@ -48,7 +48,9 @@ def test_resume_reaches_the_same_final_metrics(tmp_path):
 def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
     spec = TERMS.get("ce")
     monkeypatch.setitem(
-        TERMS._items, "ce", TermSpec(lambda s, k, y: s.logits.sum() * float("nan"), spec.student, spec.teacher)
+        TERMS._items,
+        "ce",
+        TermSpec(lambda s, k, y: s.logits.sum() * float("nan"), spec.student, spec.teacher),
     )
     with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1"):
         train_run(small_config(), tmp_path / "nan")

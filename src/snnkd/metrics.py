@@ -104,6 +104,9 @@ def operations(model: nn.Module, x_seq: torch.Tensor, cost_preset: str = "fp32")
 
     model.eval()
     functional.reset_net(model)
+    # A contiguous copy: the encoding layer is counted at every step, as in the literature,
+    # even though SpikingNet computes it once for direct-encoded input.
+    x_seq = x_seq.contiguous()
     costs = getattr(SimpleEnergyCostConfig, cost_preset)()
     report = estimate_simple_energy(model, x_seq, config=SimpleEnergyConfig(cost_config=costs))
     functional.reset_net(model)

@@ -185,21 +185,50 @@ def prepare(cfg: RunConfig) -> Run:
     )
 
 
+def teacher_cache_dir() -> Path:
+    """Where teacher knowledge is cached on disk: ``$SNNKD_CACHE_DIR`` or ``~/.cache/snnkd``."""
+    import os
+
+    root = os.environ.get("SNNKD_CACHE_DIR") or Path.home() / ".cache" / "snnkd"
+    return Path(root) / "teacher-knowledge"
+
+
 def _teacher_knowledge(run: Run, tracer: Tracer) -> Knowledge | None:
-    """The teacher's knowledge of the whole train split, when inputs are deterministic."""
+    """The teacher's knowledge of the whole train split, when inputs are deterministic.
+
+    Kept in memory (across epochs and runs in one process) and on disk (across
+    processes: seeds and methods), keyed by the teacher checkpoint's SHA-256,
+    the dataset, the teacher's steps and encoder and the fields recorded.
+    """
     t = run.teacher
     if run.data.augments or not (is_deterministic(run.cfg.encoder) and is_deterministic(t.encoder)):
         return None
-    key = (t.digest, run.cfg.dataset, t.steps, t.encoder, tuple(sorted(run.teacher_needs)), str(run.device))
-    if key not in _TEACHER_CACHE:
-        parts = []
-        with torch.inference_mode():
-            for _, x, _ in batches(run.data.train, run.cfg.train.eval_batch_size, shuffle=False):
-                x = run.data.batch(x.to(run.device), False)
-                parts.append(tracer(ENCODERS.get(t.encoder)(x, t.steps)))
-                _reset(t.model)
-        _TEACHER_CACHE[key] = Knowledge.cat(parts).clone()
-    return _TEACHER_CACHE[key]
+    fields = "-".join(sorted(run.teacher_needs))
+    key = f"{t.digest[:16]}-{run.cfg.dataset}-T{t.steps}-{t.encoder}-{fields}"
+    if key in _TEACHER_CACHE:
+        return _TEACHER_CACHE[key].to(run.device)
+    path = teacher_cache_dir() / f"{key}.pt"
+    if path.is_file():
+        try:
+            knowledge = Knowledge(**torch.load(path, map_location="cpu", weights_only=True))
+        except Exception:  # a damaged cache entry is recomputed
+            knowledge = None
+        if knowledge is not None and len(knowledge.logits) == len(run.data.train):
+            _TEACHER_CACHE[key] = knowledge
+            return knowledge.to(run.device)
+    parts = []
+    with torch.inference_mode():
+        for _, x, _ in batches(run.data.train, run.cfg.train.eval_batch_size, shuffle=False):
+            x = run.data.batch(x.to(run.device), False)
+            parts.append(tracer(ENCODERS.get(t.encoder)(x, t.steps)))
+            _reset(t.model)
+    knowledge = Knowledge.cat(parts).clone().to("cpu")
+    _TEACHER_CACHE[key] = knowledge
+    try:
+        checkpoint.atomic_write(path, lambda p: torch.save(vars(knowledge), p))
+    except OSError:
+        pass  # a read-only cache location only costs recomputation
+    return knowledge.to(run.device)
 
 
 def _reset(model: nn.Module) -> None:

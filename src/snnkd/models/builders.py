@@ -49,8 +49,33 @@ class SpikingNet(nn.Module):
         return self.out_neuron is not None
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.features(x_seq))
+        """``[T, B, ...] -> [T, B, C]``.
+
+        When every step holds the same tensor (direct encoding passes an
+        ``expand``-ed view, stride 0 over time), the stateless layers before the
+        first neuron (the encoding conv and its BN) run once and are expanded
+        over T: the same values and gradients, T times less work there.
+        """
+        h = x_seq
+        rest: nn.Module = self.features
+        if x_seq.dim() > 1 and x_seq.shape[0] > 1 and x_seq.stride(0) == 0:
+            stem = self._stem_length()
+            if stem:
+                h = self.features[:stem](x_seq[:1])
+                h = h.expand(x_seq.shape[0], *h.shape[1:])
+                rest = self.features[stem:]
+        out = self.head(rest(h))
         return self.out_neuron(out) if self.out_neuron is not None else out
+
+    def _stem_length(self) -> int:
+        """How many leading feature layers come before the first stateful or nonlinear one."""
+        stateless = (nn.Conv1d, nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.Flatten)
+        n = 0
+        for module in self.features:
+            if not isinstance(module, stateless):
+                break
+            n += 1
+        return n
 
     def logits(self, out_seq: torch.Tensor) -> torch.Tensor:
         """``z = (1/T) sum_t o_t``; for a spiking output the spike counts ``n = sum_t s_t``."""
