@@ -40,7 +40,10 @@ def test_ce():
 
 def test_kd_kl_has_tau_squared_and_batch_mean():
     zs, zk, tau = [[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.0, 3.0], [2.0, 0.0, 1.0]], 2.0
-    per = [kl(softmax([v / tau for v in k]), softmax([v / tau for v in s])) for s, k in zip(zs, zk)]
+    per = [
+        kl(softmax([v / tau for v in k]), softmax([v / tau for v in s]))
+        for s, k in zip(zs, zk, strict=True)
+    ]
     expected = tau**2 * sum(per) / 2
     assert call("kd_kl", K(zs), K(zk), tau=tau) == pytest.approx(expected, rel=1e-6)
 
