@@ -427,12 +427,16 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
     n_ops = min(256, len(run.data.test))
     x_ops = encode(run.data.test.x[:n_ops].to(run.device))
     ops = M.operations(run.model, x_ops, "int8" if bits <= 8 else "fp32")
+    from snnkd.quant import quant_metrics  # bit widths, size in bits, SpikeSim (quantized and FP)
+
+    hardware = quant_metrics(run.model, x_ops)
     return {
         "test_accuracy": test.pop("accuracy"),
         "val_accuracy": val,
         **test,
         **ops,
         **M.model_size(run.model, bits),
+        **hardware,
         "train_seconds": train_seconds,
         "epochs": cfg.train.epochs,
         "method": run.method.name,
