@@ -117,6 +117,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stage(args: argparse.Namespace) -> int:
+    from snnkd.data.staging import cmd_stage as stage
+
+    return stage(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snnkd",
@@ -143,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=["datasets", "models", "methods", "terms"])
     ls.add_argument("--plugin-dir", action="append", default=[])
     ls.set_defaults(func=cmd_list)
+
+    st = sub.add_parser("stage", help="verify (or download) datasets' archives and prepare tensors")
+    st.add_argument("datasets", nargs="+", metavar="DATASET")
+    st.add_argument("--data-dir", default="data", help="folder holding raw/ and prepared/")
+    st.add_argument("--offline", action="store_true", help="never download; an absent archive is an error")
+    st.add_argument("--force", action="store_true", help="prepare again even if tensors exist")
+    st.set_defaults(func=cmd_stage)
     return parser
 
 

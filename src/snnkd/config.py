@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from snnkd.errors import ConfigError
 
@@ -46,6 +46,8 @@ class TrainConfig(_Strict):
     gamma: float = Field(0.1, gt=0.0, le=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
     eval_batch_size: int = Field(512, ge=1)
+    amp: bool = Field(False, description="bf16 autocast of the forward pass (CUDA)")
+    channels_last: bool = Field(False, description="channels-last memory format for conv nets (CUDA)")
 
 
 class QuantConfig(_Strict):
@@ -63,7 +65,9 @@ class RunConfig(_Strict):
     model: str = Field("student", description="model preset of the dataset")
     ann: bool = Field(False, description="train the ANN twin (ReLU, one step)")
     T: int = Field(4, ge=1, description="time steps")
-    encoder: Literal["direct", "rate"] = "direct"
+    encoder: Literal["direct", "rate", "frames"] = Field(
+        "direct", description="'frames' for event datasets (their own time axis), else direct or rate"
+    )
     readout: Literal["mean", "spiking"] = "mean"
     neuron: NeuronConfig = Field(default_factory=NeuronConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -83,6 +87,16 @@ class RunConfig(_Strict):
 
         DATASETS.get(name, field="dataset")
         return name
+
+    @model_validator(mode="after")
+    def _encoder_fits_dataset(self) -> RunConfig:
+        from snnkd.data import DATASETS
+
+        events = DATASETS.get(self.dataset).info.modality == "events"
+        if events != (self.encoder == "frames"):
+            want = "'frames'" if events else "'direct' or 'rate'"
+            raise ValueError(f"encoder: dataset '{self.dataset}' needs encoder {want}, got '{self.encoder}'")
+        return self
 
     @property
     def steps(self) -> int:

@@ -264,25 +264,30 @@ def _progress(total: int, desc: str, enabled: bool):
 def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) -> dict[str, float]:
     cfg, model = run.cfg, run.model
     model.train()
+    if cfg.train.channels_last:  # GPU path: NHWC convolutions (a no-op after the first epoch)
+        model.to(memory_format=torch.channels_last)
+    amp = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp)
     gen = epoch_generator(cfg.seed, epoch)
     sums: dict[str, float] = {}
     seen = 0
     bar = _progress(num_batches(run.data.train, cfg.train.batch_size), f"epoch {epoch}", show)
-    for idx, x, y in batches(run.data.train, cfg.train.batch_size, shuffle=True, generator=gen):
+    pin = run.device.type == "cuda"  # pinned host batches make the copies below asynchronous
+    for idx, x, y in batches(run.data.train, cfg.train.batch_size, shuffle=True, generator=gen, pin=pin):
         x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
-        x = run.data.batch(x, True, gen)
-        x_seq = run.encode(x, gen)
-        student = student_tracer(x_seq)
-        teacher = None
-        if run.teacher is not None:
-            if cache is not None:
-                teacher = cache.select(idx)
-            else:
-                with torch.inference_mode():
-                    teacher = teacher_tracer(run.teacher_input(x, x_seq, gen))
-                    _reset(run.teacher.model)
-                teacher = teacher.clone()
-        loss, parts = run.loss(student, teacher, y)
+        with amp:
+            x = run.data.batch(x, True, gen)
+            x_seq = run.encode(x, gen)
+            student = student_tracer(x_seq)
+            teacher = None
+            if run.teacher is not None:
+                if cache is not None:
+                    teacher = cache.select(idx)
+                else:
+                    with torch.inference_mode():
+                        teacher = teacher_tracer(run.teacher_input(x, x_seq, gen))
+                        _reset(run.teacher.model)
+                    teacher = teacher.clone()
+            loss, parts = run.loss(student, teacher, y)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss)} at epoch {epoch} (terms: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from snnkd.errors import ConfigError
 from snnkd.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
@@ -23,6 +24,22 @@ def rate(x: torch.Tensor, steps: int, generator: torch.Generator | None = None) 
     return (u < p).to(x.dtype)
 
 
+@ENCODERS.register("frames")
+def frames(x: torch.Tensor, steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Event frames ``[B, T', ...]`` made time-major ``[T, B, ...]``.
+
+    With ``steps < T'`` (``T'`` a multiple of ``steps``) adjacent frames are summed,
+    so an ANN twin (one step) sees all events at once.
+    """
+    stored = x.shape[1]
+    if stored % steps != 0:
+        raise ConfigError(f"T: {stored} stored frames cannot be merged into T={steps} steps")
+    seq = x.transpose(0, 1)
+    if steps == stored:
+        return seq
+    return seq.reshape(steps, stored // steps, *seq.shape[1:]).sum(1)
+
+
 def is_deterministic(name: str) -> bool:
     """True when the same sample always gives the same encoded sequence."""
-    return name == "direct"
+    return name in ("direct", "frames")

@@ -10,14 +10,26 @@ from snnkd.data.registry import Split
 
 
 def batches(
-    split: Split, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
+    split: Split,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    pin: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Yield ``(index, x, y)``; ``index`` holds the samples' positions in the split."""
+    """Yield ``(index, x, y)``; ``index`` holds the samples' positions in the split.
+
+    ``pin=True`` gathers each batch into page-locked memory, so that a
+    ``.to("cuda", non_blocking=True)`` copy overlaps with the GPU's work.
+    """
     n = len(split)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        yield idx, split.x[idx], split.y[idx]
+        x, y = split.x[idx], split.y[idx]
+        if pin:
+            x, y = x.pin_memory(), y.pin_memory()
+        yield idx, x, y
 
 
 def num_batches(split: Split, batch_size: int) -> int:
