@@ -156,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--offline", action="store_true", help="never download; an absent archive is an error")
     st.add_argument("--force", action="store_true", help="prepare again even if tensors exist")
     st.set_defaults(func=cmd_stage)
+
+    from snnkd.tune.command import add_parser as add_tune_parser
+
+    add_tune_parser(sub)
     return parser
 
 

@@ -1,0 +1,151 @@
+"""The loop one worker process runs until its study holds the budgeted number of trials.
+
+A study's budget ``spec.trials`` counts *finished* trials (complete or pruned),
+whichever worker or machine ran them. A worker:
+
+1. fails and re-queues trials of dead workers (heartbeats for databases, a pid
+   check for journal files);
+2. stops when the study holds ``trials`` finished trials;
+3. waits while the running trials would fill the budget (one of them may still
+   die and need a retry), else runs one more trial (a re-queued one first).
+
+Started as ``python -m snnkd.tune.worker`` with the spec as JSON on stdin, so a
+storage password never appears on a command line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from snnkd.errors import SnnkdError, TrainingDiverged
+from snnkd.tune.objective import Objective, SurplusTrial
+from snnkd.tune.spec import TuneSpec
+from snnkd.tune.storage import is_journal, open_storage, recover_dead_local_trials
+
+
+@dataclass
+class Counts:
+    finished: int
+    running: int
+    failed: int
+
+
+def counts(study: Any) -> Counts:
+    """Finished (complete + pruned), running, and failed trials (surplus ones not counted)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    failed = sum(t.state == TrialState.FAIL and not t.user_attrs.get("surplus") for t in trials)
+    return Counts(done, running, failed)
+
+
+def sampler_seed(spec: TuneSpec, index: int) -> int:
+    """The TPE seed of worker ``index``: ``seed`` for a lone worker, distinct per worker otherwise.
+
+    Workers sharing a database from several machines also mix in the host name,
+    or two machines' first random trials would coincide.
+    """
+    if index == 0 and spec.workers == 1 and is_journal(spec.storage):
+        return spec.sampler_seed
+    import socket
+    import zlib
+
+    host = 0 if is_journal(spec.storage) else zlib.crc32(socket.gethostname().encode()) % 10_000
+    return spec.sampler_seed + 1 + index + 10_000 * host
+
+
+def make_sampler(spec: TuneSpec, index: int) -> Any:
+    import optuna
+
+    n = spec.trials
+    return optuna.samplers.TPESampler(
+        seed=sampler_seed(spec, index),
+        n_startup_trials=max(1, min(10, n // 2)),
+        constant_liar=spec.workers > 1 or not is_journal(spec.storage),
+    )
+
+
+def make_pruner(spec: TuneSpec) -> Any:
+    import optuna
+
+    epochs = int(spec.base.get("train", {}).get("epochs", 20))
+    if spec.multi or spec.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=max(1, min(5, spec.trials // 4)), n_warmup_steps=max(1, epochs // 4)
+    )
+
+
+def load(spec: TuneSpec, index: int) -> Any:
+    import optuna
+
+    storage = open_storage(spec.storage, spec.heartbeat_interval, spec.grace_period, spec.max_retry)
+    return optuna.load_study(
+        study_name=spec.study, storage=storage, sampler=make_sampler(spec, index), pruner=make_pruner(spec)
+    )
+
+
+def recover(study: Any, spec: TuneSpec) -> None:
+    """Fail (and re-queue) trials of dead workers."""
+    import optuna
+    from optuna.exceptions import ExperimentalWarning
+
+    if is_journal(spec.storage):
+        recover_dead_local_trials(study, spec.max_retry)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+def work(spec: TuneSpec, index: int = 0, poll: float | None = None) -> int:
+    """Run trials of ``spec``'s study until its budget is met; returns how many this worker ran."""
+    import optuna
+    import torch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(spec.threads)
+    study = load(spec, index)
+    objective = Objective(spec)
+    poll = poll if poll is not None else min(2.0, spec.heartbeat_interval)
+    ran = 0
+    while True:
+        recover(study, spec)
+        c = counts(study)
+        if c.finished >= spec.trials:
+            return ran
+        if c.failed > max(3, spec.trials):
+            raise SnnkdError(
+                f"study {spec.study}: {c.failed} trials failed (more than the budget); see the study's trials"
+            )
+        if c.finished + c.running >= spec.trials:
+            time.sleep(poll)  # the budget is in flight; wait in case a running trial's worker dies
+            continue
+        study.optimize(objective, n_trials=1, catch=(TrainingDiverged, SurplusTrial))
+        ran += 1
+
+
+def main() -> int:
+    """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX`` with the spec on stdin."""
+    index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    spec = TuneSpec.model_validate_json(sys.stdin.read())
+    try:
+        work(spec, index)
+    except SnnkdError as err:
+        from snnkd.tune.storage import scrub
+
+        print(f"snnkd: worker {index}: error: {scrub(str(err), spec.storage)}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
