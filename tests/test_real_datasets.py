@@ -415,8 +415,9 @@ def test_list_shows_every_dataset_with_its_state(tmp_path, monkeypatch):
 def test_events_need_the_frames_encoder():
     from snnkd.config import validate
 
+    assert validate({"dataset": "n-mnist"}).encoder == "frames"  # 'direct' means the frames here
     with pytest.raises(ConfigError, match="needs encoder 'frames'"):
-        validate({"dataset": "n-mnist"})
+        validate({"dataset": "n-mnist", "encoder": "rate"})
     with pytest.raises(ConfigError, match="needs encoder 'direct' or 'rate'"):
         validate({"dataset": "cifar10", "encoder": "frames"})
     assert validate({"dataset": "dvs-gesture", "encoder": "frames", "T": 8}).encoder == "frames"

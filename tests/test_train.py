@@ -59,7 +59,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "args,field",
     [
-        (["--dataset", "imagenet"], "dataset: unknown dataset 'imagenet'; valid choices: digits, mnist1d"),
+        (["--dataset", "imagenet"], "dataset: unknown dataset 'imagenet'; valid choices: cifar10, cifar100, digits,"),
         (["--model", "giant"], "model: unknown model 'giant' for digits; valid choices:"),
         (["--surrogate", "relu"], "neuron.surrogate: Input should be 'atan', 'sigmoid' or 'triangle'"),
         (["--T", "0"], "T: Input should be greater than or equal to 1"),
@@ -67,7 +67,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
         (["--lr", "0"], "train.lr: Input should be greater than 0"),
         (["--batch-size", "0"], "train.batch_size: Input should be greater than or equal to 1"),
         (["--tau", "0"], "neuron.tau: Input should be greater than 1"),
-        (["--encoder", "latency"], "encoder: Input should be 'direct' or 'rate'"),
+        (["--encoder", "latency"], "encoder: Input should be 'direct', 'rate' or 'frames'"),
         (["--set", "train.colour=blue"], "train.colour: unknown field"),
     ],
 )

@@ -88,13 +88,25 @@ class RunConfig(_Strict):
         DATASETS.get(name, field="dataset")
         return name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _events_default_to_frames(cls, data: Any) -> Any:
+        """Event data carry their own time axis: 'direct' (the default) means feeding their frames."""
+        from snnkd.data import DATASETS
+
+        if isinstance(data, dict) and data.get("encoder", "direct") == "direct":
+            name = data.get("dataset", "digits")
+            if isinstance(name, str) and name in DATASETS and DATASETS.get(name).info.modality == "events":
+                data = {**data, "encoder": "frames"}
+        return data
+
     @model_validator(mode="after")
     def _encoder_fits_dataset(self) -> RunConfig:
         from snnkd.data import DATASETS
 
         events = DATASETS.get(self.dataset).info.modality == "events"
         if events != (self.encoder == "frames"):
-            want = "'frames'" if events else "'direct' or 'rate'"
+            want = "'frames' (or 'direct')" if events else "'direct' or 'rate'"
             raise ValueError(f"encoder: dataset '{self.dataset}' needs encoder {want}, got '{self.encoder}'")
         return self
 

@@ -70,6 +70,7 @@ PRESETS.update(
             # Louis et al.'s student is a ResNet-8 on MFCCs; its teacher's size is not
             # stated: a ResNet-14 twice as wide is used here.
             "teacher": ("resnet", {"stages": (32, 64, 128), "blocks": (2, 2, 2)}),
+            "assistant": ("resnet", {"stages": (32, 64, 128), "blocks": (1, 1, 1)}),
             "student": RESNET8,
             "resnet8": RESNET8,
         },
