@@ -19,6 +19,15 @@ from snnkd.trace import Knowledge, Tracer
 from snnkd.train import prepare, rebuild_from_state
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These networks are tiny: one intra-op thread is faster and does not spin on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _digits_batch(n: int = 32, steps: int = 4) -> torch.Tensor:
     run = prepare(small_config())
     return run.encode(run.data.test.x[:n]).contiguous()[:steps]
@@ -266,3 +275,21 @@ def test_invalid_bit_widths_are_one_line_errors_with_exit_2(tmp_path, capsys, fl
 def test_quantizer_api_rejects_invalid_bit_widths(bits):
     with pytest.raises(ConfigError, match="not a valid bit width"):
         Q.check_bits(bits, "quant.weight_bits")
+
+
+def test_a_bn_with_no_layer_before_it_gets_quantized_parameters():
+    net = nn.Sequential(layer.BatchNorm2d(4, step_mode="m"))
+    _randomise_bn(net)
+    ref = copy.deepcopy(net).eval()
+    Q.fold_and_quantize(net, 8, 8, 2.0)
+    assert isinstance(net[0], Q.QuantBatchNorm)
+    net.eval()
+    x = torch.randn(2, 3, 4, 5, 5)
+    bn = ref[0]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    step = scale.abs().max() / Q.weight_qmax(8)
+    y = net(x)
+    assert torch.allclose(y, ref(x), atol=float(step) * float(x.abs().max()))
+    recovered = (y - bn.bias.view(1, 1, -1, 1, 1)) / (x - bn.running_mean.view(1, 1, -1, 1, 1))
+    codes = recovered.mean((0, 1, 3, 4)).detach() / step
+    assert torch.allclose(codes, codes.round(), atol=1e-3)

@@ -34,6 +34,9 @@ kept, so a quantized student aligns layer by layer with its FP twin):
 
   (``2^b_u`` levels, zero included; straight-through inside the clamp range).
 
+Kept at 32 bits: the (direct-encoded) input of the first layer, the folded
+biases and the per-channel steps; they are counted in :func:`model_size_bits`.
+
 SpikingJelly primitives used (``spikingjelly.activation_based.quantize``):
 ``round`` (straight-through rounding), ``clamp`` (clamp whose gradient is
 masked outside the range), ``k_bit_quantize`` (the 1-bit weight case).
