@@ -87,7 +87,7 @@ def plot(points: list[Point], chosen: Point, path: Path, title: str, activity_la
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
