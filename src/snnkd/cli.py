@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from snnkd import pipeline_cli
 from snnkd.errors import SnnkdError
 
 # flag -> (config path, type)
@@ -85,7 +86,8 @@ def default_out(cfg: Any) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from snnkd.train import fit, prepare, summary, write_metrics
+    from snnkd.pipeline_cli import fit_and_track
+    from snnkd.train import prepare, summary
 
     cfg = run_config(args)
     run = prepare(cfg)  # every check happens here, before anything is written
@@ -93,8 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if (out / "metrics.json").exists() and not args.resume and not args.force:
         raise SnnkdError(f"--out: {out} already holds a finished run; use --force or --resume")
     out.mkdir(parents=True, exist_ok=True)
-    metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet)
-    path = write_metrics(out, metrics)
+    metrics, path = fit_and_track(args, run, out)
     print(summary(metrics))
     print(f"wrote {path}")
     return 0
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
     train.add_argument("--force", action="store_true", help="overwrite a finished run")
     train.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    pipeline_cli.add_train_tracking(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint")
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     from snnkd.tune.command import add_parser as add_tune_parser
 
     add_tune_parser(sub)
+    pipeline_cli.register(sub)
     return parser
 
 

@@ -1,0 +1,132 @@
+"""The commands ``dvc.yaml`` stages run: setup, data, reference networks, method runs.
+
+A training stage never leaves a half-written output where DVC looks: it trains
+in ``runs/work/<run key>/`` (checkpointed every epoch, resumed when the stage
+is run again after an interruption), logs to MLflow, and only then moves
+``checkpoint.pt``, ``curve.csv`` and, last, ``metrics.json`` into the stage's
+output folder. The run key hashes the resolved configuration and the teacher
+checkpoint's content, so a changed parameter or teacher never resumes a stale
+run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnkd.checkpoint import atomic_text
+from snnkd.suite import Suite, load, network_dir, run_dir
+
+WORK_DIR = Path("runs/work")
+SUITE_FILE = Path("results/suite.json")
+
+
+def setup(params: Path) -> Path:
+    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
+    from snnkd import tracking
+
+    suite = load(params)
+    uri, _ = tracking.init_store(suite.experiment())
+    atomic_text(
+        SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
+    )
+    print(f"suite {suite.suite}: experiment {suite.experiment()} in {uri}")
+    return SUITE_FILE
+
+
+def data(dataset: str, root: Path = Path("data/prepared")) -> Path:
+    """Load (staging if needed) a dataset's splits and write their sizes and SHA-256 to ``splits.json``."""
+    from snnkd.data import load_splits
+
+    splits = load_splits(dataset, "data")
+    summary: dict[str, Any] = {"dataset": dataset, "input_shape": list(splits.info.input_shape)}
+    for name in ("train", "val", "test"):
+        split = getattr(splits, name)
+        h = hashlib.sha256()
+        for t in (split.x, split.y):
+            h.update(t.contiguous().numpy().tobytes())
+        summary[name] = {"samples": len(split), "sha256": h.hexdigest()}
+    out = root / dataset / "splits.json"
+    atomic_text(out, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print(
+        f"{dataset}: {summary['train']['samples']}/{summary['val']['samples']}/{summary['test']['samples']}"
+    )
+    return out
+
+
+def _raise_interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def train(suite: Suite, config: dict[str, Any], out: Path, role: str, quiet: bool = True) -> Path:
+    """Train one run resumably, track it, then publish its outputs into ``out``."""
+    from snnkd import tracking
+    from snnkd.config import validate
+    from snnkd.train import fit, prepare, summary, write_metrics
+
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed stage is marked KILLED, not left RUNNING
+    cfg = validate(config)
+    run = prepare(cfg)
+    key = tracking.run_key(cfg.identity(), run.teacher.digest if run.teacher else None)
+    work = WORK_DIR / key
+    work.mkdir(parents=True, exist_ok=True)
+    tracker = tracking.start(cfg, run, suite=suite.suite, stage=None, state_dir=work, resume=True, role=role)
+    with tracking.track(tracker):
+        metrics = fit(run, work, resume=True, show_progress=not quiet, on_epoch=tracker.on_epoch)
+        write_metrics(work, metrics)
+        atomic_text(work / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=True))
+        curve = _curve(metrics["history"])
+        atomic_text(work / "curve.csv", curve)
+        sha = _sha256(work / "checkpoint.pt")
+        tracker.finish(
+            metrics,
+            [work / "metrics.json", work / "config.yaml", work / "curve.csv"],
+            {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)},
+        )
+    publish(work, out)
+    print(summary(metrics))
+    print(f"wrote {out / 'metrics.json'} (mlflow: {tracker.seconds:.3f} s on the training thread)")
+    return out
+
+
+def publish(work: Path, out: Path) -> None:
+    """Move a finished run's files into ``out``; ``metrics.json`` last, then drop the work folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("checkpoint.pt", "curve.csv", "metrics.json"):
+        os.replace(work / name, out / name)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _curve(history: list[dict[str, float]]) -> str:
+    import pandas as pd
+
+    frame = pd.DataFrame(history)
+    cols = ["epoch"] + [c for c in frame.columns if c != "epoch"]
+    return frame[cols].to_csv(index=False, float_format="%.6g")
+
+
+def _sha256(path: Path) -> str:
+    from snnkd.checkpoint import file_hash
+
+    return file_hash(path)
+
+
+def network(params: Path, dataset: str, name: str, quiet: bool = True) -> Path:
+    """Stage ``<name>@<dataset>``: a reference network (teacher, spiking teacher, assistant)."""
+    suite = load(params)
+    return train(suite, suite.network_config(dataset, name), network_dir(dataset, name), name, quiet)
+
+
+def method(params: Path, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
+    """Stage ``method-<group>@<dataset>-<method>-<seed>``: one method run."""
+    suite = load(params)
+    return train(
+        suite, suite.method_config(dataset, name, seed), run_dir(dataset, name, seed), "method", quiet
+    )

@@ -1,0 +1,133 @@
+"""Sub-commands of ``snnkd`` for the reproducible pipeline: suite, pipeline, tracking, leaderboard.
+
+``build_parser`` in :mod:`snnkd.cli` calls :func:`register`; everything heavy
+is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    from snnkd import suite
+
+    if args.action == "use":
+        path = suite.use(args.name)
+        print(f"{path} <- benchmarks/{args.name}.yaml; now run: dvc repro")
+    else:
+        s = suite.load(args.name or PARAMS)
+        runs = len(s.datasets) * len(s.methods) * len(s.seeds)
+        print(
+            f"suite {s.suite}: {len(s.datasets)} datasets x {len(s.methods)} methods x {len(s.seeds)} seeds "
+            f"= {runs} runs, {len(s.datasets) * len(s.networks)} reference networks; valid"
+        )
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from snnkd import pipeline
+
+    from snnkd.errors import ConfigError
+
+    params = Path(args.params)
+    need = {"setup": 0, "data": 1, "network": 2, "method": 3}[args.step]
+    given = [a for a in (args.dataset, args.name, args.seed) if a is not None]
+    if len(given) < need:
+        usage = {1: "DATASET", 2: "DATASET NETWORK", 3: "DATASET METHOD SEED"}[need]
+        raise ConfigError(f"pipeline {args.step}: expected {usage}")
+    if args.step == "setup":
+        pipeline.setup(params)
+    elif args.step == "data":
+        pipeline.data(args.dataset)
+    elif args.step == "network":
+        pipeline.network(params, args.dataset, args.name, quiet=not args.progress)
+    else:
+        pipeline.method(params, args.dataset, args.name, args.seed, quiet=not args.progress)
+    return 0
+
+
+def cmd_tracking(args: argparse.Namespace) -> int:
+    from snnkd import tracking
+    from snnkd.suite import experiment_name
+
+    uri, exp = tracking.init_store(experiment_name(args.suite))
+    print(f"experiment {experiment_name(args.suite)} (id {exp}) in {uri}")
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from snnkd import leaderboard, suite
+
+    s = suite.load(args.params)
+    result = leaderboard.build(s, Path(args.out), log=not args.no_log)
+    print(Path(result["files"]["md"]).read_text())
+    return 0
+
+
+def add_train_tracking(p: argparse.ArgumentParser) -> None:
+    """``--track``, ``--suite``, ``--stage`` of ``snnkd train``."""
+    p.add_argument(
+        "--track", action="store_true", help="log the run to MLflow (MLFLOW_TRACKING_URI or mlflow.db)"
+    )
+    p.add_argument(
+        "--suite", default="adhoc", help="suite the run belongs to (MLflow experiment snnkd-<suite>)"
+    )
+    p.add_argument(
+        "--stage", default=os.environ.get("DVC_STAGE"), help="DVC stage name recorded with the run"
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the pipeline's sub-commands to the ``snnkd`` parser."""
+    su = sub.add_parser("suite", help="switch to or check a benchmark suite (params.yaml)")
+    su.add_argument("action", choices=["use", "check"])
+    su.add_argument(
+        "name", nargs="?", help="use: benchmarks/<name>.yaml; check: a file (default params.yaml)"
+    )
+    su.set_defaults(func=cmd_suite)
+
+    pl = sub.add_parser("pipeline", help="one step of dvc.yaml (setup, data, network, method)")
+    pl.add_argument("step", choices=["setup", "data", "network", "method"])
+    pl.add_argument("dataset", nargs="?")
+    pl.add_argument("name", nargs="?", help="network or method name")
+    pl.add_argument("seed", nargs="?", type=int)
+    pl.add_argument("--params", default=str(PARAMS))
+    pl.add_argument("--progress", action="store_true", help="show progress bars and epoch lines")
+    pl.set_defaults(func=cmd_pipeline)
+
+    tr = sub.add_parser("tracking", help="create the MLflow store and a suite's experiment")
+    tr.add_argument("action", choices=["init"])
+    tr.add_argument("--suite", default="adhoc")
+    tr.set_defaults(func=cmd_tracking)
+
+    lb = sub.add_parser("leaderboard", help="aggregate the suite's MLflow runs into results/leaderboard.*")
+    lb.add_argument("--params", default=str(PARAMS))
+    lb.add_argument("--out", default="results")
+    lb.add_argument("--no-log", action="store_true", help="do not log the table to MLflow")
+    lb.set_defaults(func=cmd_leaderboard)
+
+
+def fit_and_track(args: argparse.Namespace, run, out: Path) -> tuple[dict, Path]:
+    """``snnkd train``'s training: ``fit`` then ``write_metrics``, logged to MLflow with ``--track``."""
+    from snnkd import tracking
+    from snnkd.checkpoint import file_hash
+    from snnkd.train import fit, write_metrics
+
+    if not args.track:
+        metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet)
+        return metrics, write_metrics(out, metrics)
+    cfg = run.cfg
+    tracker = tracking.start(cfg, run, suite=args.suite, stage=args.stage, state_dir=out, resume=args.resume)
+    with tracking.track(tracker):
+        metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet, on_epoch=tracker.on_epoch)
+        path = write_metrics(out, metrics)
+        sha = file_hash(out / "checkpoint.pt")
+        tracker.finish(
+            metrics, [path], {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)}
+        )
+    return metrics, path

@@ -1,0 +1,295 @@
+"""A benchmark suite (``params.yaml``): its typed schema, validation and run configurations.
+
+A suite names the datasets, the seeds, the student preset, a training budget
+per dataset, the reference networks trained once per dataset (teacher, a
+teacher with a spiking output layer, the assistant) and the methods with
+their hyper-parameters. ``groups`` sorts the methods by the network they learn
+from, which is what lets ``dvc.yaml`` give each method stage exactly the
+checkpoint it depends on:
+
+========== ============================================ ==================================
+group      methods                                      network learnt from
+========== ============================================ ==================================
+none       teacher role ``none``                        -
+teacher    role ``teacher``, mean readout               ``networks.teacher``
+spiking    role ``teacher``, spiking readout            ``networks.teacher-spiking``
+assistant  role ``assistant``                           ``networks.assistant``
+twin       role ``fp-twin``                             the ``scratch`` run of the same seed
+========== ============================================ ==================================
+
+Suites live in ``benchmarks/<name>.yaml``; ``snnkd suite use NAME`` validates
+one and copies it onto ``params.yaml``. Everything is checked before any
+training, each problem reported with the key that holds it.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from snnkd.errors import ConfigError
+
+Group = Literal["none", "teacher", "spiking", "assistant", "twin"]
+GROUPS: tuple[str, ...] = ("none", "teacher", "spiking", "assistant", "twin")
+NETWORKS: tuple[str, ...] = ("teacher", "teacher-spiking", "assistant")
+GROUP_NETWORK: dict[str, str | None] = {
+    "none": None,
+    "teacher": "teacher",
+    "spiking": "teacher-spiking",
+    "assistant": "assistant",
+    "twin": None,
+}
+REFERENCE = "scratch"  # the method every other one is compared with
+RUNS_DIR = Path("results/runs")
+NETWORKS_DIR = Path("results/networks")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MethodEntry(_Strict):
+    """A method of the suite: hyper-parameters and any other run settings (``config``)."""
+
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, description="RunConfig fields, nested")
+
+
+class NetworkEntry(_Strict):
+    """A reference network trained once per dataset (seed 0 of the suite)."""
+
+    model: str
+    method: str = "scratch"
+    readout: Literal["mean", "spiking"] = "mean"
+    teacher: str | None = Field(None, description="network it learns from (the assistant: teacher)")
+    hparams: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suite(_Strict):
+    """The whole of ``params.yaml``."""
+
+    suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    datasets: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    student: str = "student"
+    common: dict[str, Any] = Field(default_factory=dict)
+    budgets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    networks: dict[str, NetworkEntry]
+    methods: dict[str, MethodEntry] = Field(min_length=1)
+    groups: dict[Group, list[str]]
+
+    def group_of(self, method: str) -> str:
+        for group, names in self.groups.items():
+            if method in names:
+                return group
+        raise ConfigError(f"groups: method '{method}' is in no group")
+
+    def network_config(self, dataset: str, name: str) -> dict[str, Any]:
+        """RunConfig data of reference network ``name`` on ``dataset``."""
+        net = self.networks[name]
+        data = self._base(dataset)
+        _deep_merge(data, net.config)
+        data.update(model=net.model, method=net.method, readout=net.readout, seed=self.seeds[0])
+        data["hparams"] = dict(net.hparams)
+        if net.teacher is not None:
+            data["teacher"] = str(checkpoint_of(network_dir(dataset, net.teacher)))
+        return data
+
+    def method_config(self, dataset: str, method: str, seed: int) -> dict[str, Any]:
+        """RunConfig data of ``method`` on ``dataset`` with ``seed``, teacher checkpoint included."""
+        from snnkd.methods import get_method
+
+        entry = self.methods[method]
+        data = self._base(dataset)
+        data["model"] = self.student
+        _deep_merge(data, entry.config)
+        data.update(method=method, seed=seed, hparams=dict(entry.hparams))
+        declared = get_method(method, data.get("plugin_dirs", [])).readout
+        if declared is not None:
+            data["readout"] = declared
+        group = self.group_of(method)
+        if group == "twin":
+            data["teacher"] = str(checkpoint_of(run_dir(dataset, REFERENCE, seed)))
+        elif GROUP_NETWORK[group] is not None:
+            data["teacher"] = str(checkpoint_of(network_dir(dataset, GROUP_NETWORK[group])))
+        return data
+
+    def _base(self, dataset: str) -> dict[str, Any]:
+        data = copy.deepcopy(self.common)
+        _deep_merge(data, self.budgets.get(dataset, {}))
+        data["dataset"] = dataset
+        return data
+
+    def experiment(self) -> str:
+        return experiment_name(self.suite)
+
+
+def experiment_name(suite: str) -> str:
+    """The MLflow experiment of a suite."""
+    return f"snnkd-{suite}"
+
+
+def run_dir(dataset: str, method: str, seed: int) -> Path:
+    return RUNS_DIR / dataset / method / f"seed{seed}"
+
+
+def network_dir(dataset: str, name: str) -> Path:
+    return NETWORKS_DIR / dataset / name
+
+
+def checkpoint_of(folder: Path) -> Path:
+    return folder / "checkpoint.pt"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def expected_group(method: str, plugin_dirs: list[str] | None = None) -> str:
+    """The group a method belongs in, from its teacher role and required readout."""
+    from snnkd.methods import get_method
+
+    m = get_method(method, plugin_dirs or [])
+    if m.teacher == "none":
+        return "none"
+    if m.teacher == "assistant":
+        return "assistant"
+    if m.teacher == "fp-twin":
+        return "twin"
+    return "spiking" if m.readout == "spiking" else "teacher"
+
+
+def _format(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "params"
+    msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    return f"params.yaml: {loc}: {msg}"
+
+
+def parse(data: Any, source: str = "params.yaml") -> Suite:
+    """Validate plain data into a Suite (schema only); errors name the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must hold a mapping")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err).replace("params.yaml", source, 1)) from None
+
+
+def check(suite: Suite, source: str = "params.yaml") -> Suite:
+    """Check names and values against the registries and resolve every run's config."""
+    from snnkd.config import validate
+    from snnkd.data import DATASETS
+    from snnkd.methods import discover, get_method
+    from snnkd.models import preset_for
+
+    plugin_dirs = list(suite.common.get("plugin_dirs", []))
+    registry = discover(plugin_dirs)
+    for i, name in enumerate(suite.datasets):
+        if name not in DATASETS:
+            raise ConfigError(
+                f"{source}: datasets.{i}: unknown dataset '{name}'; valid choices: "
+                + ", ".join(DATASETS.names())
+            )
+    for name in suite.budgets:
+        if name not in suite.datasets:
+            raise ConfigError(f"{source}: budgets.{name}: not one of the suite's datasets")
+    if REFERENCE not in suite.methods:
+        raise ConfigError(f"{source}: methods: the reference method '{REFERENCE}' is required")
+    for name in suite.methods:
+        if name not in registry:
+            raise ConfigError(
+                f"{source}: methods.{name}: unknown method; valid choices: {', '.join(registry.names())}"
+            )
+    seen: dict[str, str] = {}
+    for group, names in suite.groups.items():
+        for name in names:
+            if name not in suite.methods:
+                raise ConfigError(f"{source}: groups.{group}: '{name}' is not in methods")
+            if name in seen:
+                raise ConfigError(f"{source}: groups.{group}: '{name}' is also in groups.{seen[name]}")
+            seen[name] = group
+            want = expected_group(name, plugin_dirs)
+            if want != group:
+                raise ConfigError(
+                    f"{source}: groups.{group}: '{name}' learns from its "
+                    f"'{get_method(name, plugin_dirs).teacher}' network; it belongs in groups.{want}"
+                )
+    for name in suite.methods:
+        if name not in seen:
+            raise ConfigError(
+                f"{source}: groups: method '{name}' is in no group; put it in groups.{expected_group(name)}"
+            )
+    for group in GROUPS:
+        net = GROUP_NETWORK[group]
+        if suite.groups.get(group) and net is not None and net not in suite.networks:
+            raise ConfigError(f"{source}: networks.{net}: needed by groups.{group}")
+    for name, net in suite.networks.items():
+        if name not in NETWORKS:
+            raise ConfigError(
+                f"{source}: networks.{name}: unknown network; valid choices: {', '.join(NETWORKS)}"
+            )
+        if net.teacher is not None and net.teacher not in suite.networks:
+            raise ConfigError(f"{source}: networks.{name}.teacher: '{net.teacher}' is not a network")
+    for dataset in suite.datasets:
+        if dataset not in suite.budgets:
+            raise ConfigError(f"{source}: budgets.{dataset}: missing (every dataset needs a training budget)")
+        _validate(validate, {**copy.deepcopy(suite.common), "dataset": dataset}, f"{source}: common")
+        _validate(validate, suite._base(dataset), f"{source}: budgets.{dataset}")
+        try:
+            preset_for(dataset, suite.student)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: student: {err}") from None
+        for name in suite.networks:
+            _validate(validate, suite.network_config(dataset, name), f"{source}: networks.{name}")
+        for name in suite.methods:
+            cfg = _validate(
+                validate, suite.method_config(dataset, name, suite.seeds[0]), f"{source}: methods.{name}"
+            )
+            try:
+                get_method(name, plugin_dirs).resolve(cfg.hparams)
+            except ConfigError as err:
+                raise ConfigError(f"{source}: methods.{name}.{err}") from None
+    return suite
+
+
+def _validate(validate, data: dict[str, Any], where: str):
+    try:
+        return validate(data)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def load(path: str | Path = "params.yaml", *, full: bool = True) -> Suite:
+    """Read, parse and (when ``full``) check a suite file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: file not found")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    suite = parse(data, str(p))
+    return check(suite, str(p)) if full else suite
+
+
+def use(name: str, benchmarks: Path = Path("benchmarks"), target: Path = Path("params.yaml")) -> Path:
+    """Validate ``benchmarks/<name>.yaml`` and copy it onto ``params.yaml``."""
+    from snnkd.checkpoint import atomic_text
+
+    source = benchmarks / f"{name}.yaml"
+    if not source.is_file():
+        valid = ", ".join(sorted(p.stem for p in benchmarks.glob("*.yaml")))
+        raise ConfigError(f"suite: no benchmarks/{name}.yaml; valid choices: {valid}")
+    load(source)
+    atomic_text(target, source.read_text())
+    return target
