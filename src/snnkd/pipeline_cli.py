@@ -31,7 +31,6 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from snnkd import pipeline
-
     from snnkd.errors import ConfigError
 
     params = Path(args.params)
