@@ -356,3 +356,32 @@ def test_multi_objective_front_and_masked_password(in_tmp, pg_url, capsys):
         assert SECRET not in blob
     parent = next(r for r in runs if r.data.tags.get("snnkd.kind") == "study")
     assert parent.data.params["storage"].startswith("postgresql://postgres:***@")
+
+
+# --- the pipeline's tune stage ----------------------------------------------------------------
+
+
+def test_tune_stage_writes_a_file_for_every_method(in_tmp):
+    """Untunable methods and a 0-trial budget get the suite's values; others a study's choice."""
+    from snnkd.errors import ConfigError
+    from snnkd.tune.stage import tune_stage, tuned_hparams, tuned_path
+
+    scratch = {"dataset": "digits", "method": "scratch", "hparams": {}}
+    tune_stage(scratch, trials=5, epochs=1, results_dir=in_tmp / "results", mlflow=False)
+    assert tuned_hparams("digits", "scratch", in_tmp / "results") == {}
+    suite = {"dataset": "digits", "method": "logit-reg", "hparams": {"lambda_z": 0.5}, "device": "cpu"}
+    tune_stage(suite, trials=0, epochs=1, results_dir=in_tmp / "results", mlflow=False)
+    assert tuned_hparams("digits", "logit-reg", in_tmp / "results") == {"lambda_z": 0.5}
+
+    storage = f"journal://{in_tmp / 'stage.journal'}"
+    path = tune_stage(
+        suite, trials=2, epochs=1, storage=storage, results_dir=in_tmp / "results", mlflow=False
+    )
+    assert path == tuned_path("digits", "logit-reg", in_tmp / "results")
+    chosen = tuned_hparams("digits", "logit-reg", in_tmp / "results")
+    assert set(chosen) == {"lambda_z"} and chosen["lambda_z"] != 0.5  # searched, not fixed to the suite's
+    trials = _study(storage, "pipeline-digits-logit-reg-accuracy-2x1").get_trials()
+    assert len(trials) == 2 and all(t.user_attrs["val_accuracy"] > 0 for t in trials)
+    path.write_text("dataset: digits\nmethod: kd\nhparams: {}\n")
+    with pytest.raises(ConfigError):
+        tuned_hparams("digits", "logit-reg", in_tmp / "results")
