@@ -239,9 +239,29 @@ def test_smoke_suite_dvc_repro_end_to_end(tmp_path):
     assert "Running stage" not in again and "up to date" in again
 
     # changing one method's parameter invalidates only that method's stage (and the params check)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
     params["methods"]["kd"]["hparams"]["alpha"] = 0.7
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
     status.pop("data.dvc", None)  # data/raw/ is absent, as in a clone with no DVC remote
-    assert set(status) == {"setup", "method-teacher@digits-kd-0"}
+    assert set(status) == {"setup", "tune-teacher@digits-kd", "method-teacher@digits-kd-0"}
+
+    # the method stage runs with the tune stage's file; a new tuned file re-runs that method only
+    (repo / "params.yaml").write_text(original)
+    tuned = repo / "results" / "tuned" / "digits" / "kd.yaml"
+    assert yaml.safe_load(tuned.read_text())["hparams"] == params["methods"]["kd"]["hparams"] | {"alpha": 0.5}
+    kd_run = json.loads((run / "metrics.json").read_text())
+    assert kd_run["hparams"] == yaml.safe_load(tuned.read_text())["hparams"]
+    tuned.write_text("dataset: digits\nmethod: kd\nhparams: {tau: 2.0, alpha: 0.3}\n")
+    status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
+    status.pop("data.dvc", None)
+    assert set(status) == {"tune-teacher@digits-kd", "method-teacher@digits-kd-0"}
+    from snnkd.suite import load
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(repo)
+        assert load(repo / "params.yaml").method_config("digits", "kd", 0)["hparams"] == {
+            "tau": 2.0,
+            "alpha": 0.3,
+        }

@@ -130,3 +130,17 @@ def method(params: Path, dataset: str, name: str, seed: int, quiet: bool = True)
     return train(
         suite, suite.method_config(dataset, name, seed), run_dir(dataset, name, seed), "method", quiet
     )
+
+
+def tune(params: Path, dataset: str, name: str) -> Path:
+    """Stage ``tune-<group>@<dataset>-<method>``: ``results/tuned/<dataset>/<method>.yaml``.
+
+    An Optuna study with the suite's ``tune`` budget on the first seed's run config
+    (validation split only); the suite's values when the budget is 0 or nothing is tunable.
+    """
+    from snnkd.tune.stage import tune_stage
+
+    suite = load(params)
+    base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
+    t = suite.tune
+    return tune_stage(base, trials=t.trials, epochs=t.epochs, objectives=t.objectives)

@@ -34,15 +34,17 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from snnkd.errors import ConfigError
 
     params = Path(args.params)
-    need = {"setup": 0, "data": 1, "network": 2, "method": 3}[args.step]
+    need = {"setup": 0, "data": 1, "network": 2, "method": 3, "tune": 2}[args.step]
     given = [a for a in (args.dataset, args.name, args.seed) if a is not None]
     if len(given) < need:
-        usage = {1: "DATASET", 2: "DATASET NETWORK", 3: "DATASET METHOD SEED"}[need]
+        usage = {1: "DATASET", 2: "DATASET NAME", 3: "DATASET METHOD SEED"}[need]
         raise ConfigError(f"pipeline {args.step}: expected {usage}")
     if args.step == "setup":
         pipeline.setup(params)
     elif args.step == "data":
         pipeline.data(args.dataset)
+    elif args.step == "tune":
+        pipeline.tune(params, args.dataset, args.name)
     elif args.step == "network":
         pipeline.network(params, args.dataset, args.name, quiet=not args.progress)
     else:
@@ -90,8 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     su.set_defaults(func=cmd_suite)
 
-    pl = sub.add_parser("pipeline", help="one step of dvc.yaml (setup, data, network, method)")
-    pl.add_argument("step", choices=["setup", "data", "network", "method"])
+    pl = sub.add_parser("pipeline", help="one step of dvc.yaml (setup, data, network, tune, method)")
+    pl.add_argument("step", choices=["setup", "data", "network", "tune", "method"])
     pl.add_argument("dataset", nargs="?")
     pl.add_argument("name", nargs="?", help="network or method name")
     pl.add_argument("seed", nargs="?", type=int)

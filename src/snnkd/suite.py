@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from snnkd.errors import ConfigError
 
@@ -70,6 +70,22 @@ class NetworkEntry(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class TuneBudget(_Strict):
+    """``tune``: the Optuna budget every method of the suite gets before its runs (0: no tuning)."""
+
+    trials: int = Field(0, ge=0, description="finished trials per (dataset, method) study")
+    epochs: int = Field(4, ge=1, description="epochs of each trial (validation split only)")
+    objectives: str = Field("accuracy", description="accuracy | accuracy,spikes | accuracy,energy")
+
+    @field_validator("objectives")
+    @classmethod
+    def _known(cls, text: str) -> str:
+        from snnkd.tune.spec import parse_objectives
+
+        parse_objectives(text)
+        return text
+
+
 class Suite(_Strict):
     """The whole of ``params.yaml``."""
 
@@ -82,6 +98,7 @@ class Suite(_Strict):
     networks: dict[str, NetworkEntry]
     methods: dict[str, MethodEntry] = Field(min_length=1)
     groups: dict[Group, list[str]]
+    tune: TuneBudget = Field(default_factory=TuneBudget)
 
     def group_of(self, method: str) -> str:
         for group, names in self.groups.items():
@@ -100,15 +117,23 @@ class Suite(_Strict):
             data["teacher"] = str(checkpoint_of(network_dir(dataset, net.teacher)))
         return data
 
-    def method_config(self, dataset: str, method: str, seed: int) -> dict[str, Any]:
-        """RunConfig data of ``method`` on ``dataset`` with ``seed``, teacher checkpoint included."""
+    def method_config(self, dataset: str, method: str, seed: int, tuned: bool = True) -> dict[str, Any]:
+        """RunConfig data of ``method`` on ``dataset`` with ``seed``, teacher checkpoint included.
+
+        With ``tuned``, the hyper-parameters the ``tune`` stage wrote to
+        ``results/tuned/<dataset>/<method>.yaml`` replace the suite's, when that file exists.
+        """
         from snnkd.methods import get_method
+        from snnkd.tune.stage import tuned_hparams
 
         entry = self.methods[method]
         data = self._base(dataset)
         data["model"] = self.student
         _deep_merge(data, entry.config)
         data.update(method=method, seed=seed, hparams=dict(entry.hparams))
+        chosen = tuned_hparams(dataset, method) if tuned else None
+        if chosen is not None:
+            data["hparams"] = chosen
         declared = get_method(method, data.get("plugin_dirs", [])).readout
         if declared is not None:
             data["readout"] = declared
