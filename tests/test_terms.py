@@ -41,8 +41,7 @@ def test_ce():
 def test_kd_kl_has_tau_squared_and_batch_mean():
     zs, zk, tau = [[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]], [[0.0, 1.0, 3.0], [2.0, 0.0, 1.0]], 2.0
     per = [
-        kl(softmax([v / tau for v in k]), softmax([v / tau for v in s]))
-        for s, k in zip(zs, zk, strict=True)
+        kl(softmax([v / tau for v in k]), softmax([v / tau for v in s])) for s, k in zip(zs, zk, strict=True)
     ]
     expected = tau**2 * sum(per) / 2
     assert call("kd_kl", K(zs), K(zk), tau=tau) == pytest.approx(expected, rel=1e-6)
@@ -105,8 +104,18 @@ def test_feature_mse_with_a_known_adapter():
     s.spikes["c"] = s.spikes["c"].reshape(1, 1, 2, 2)
     k = K(spikes={"d": [[[[0.0, 1.0]]]]})
     k.spikes["d"] = k.spikes["d"].reshape(1, 1, 1, 2)
-    adapter = FeatureAdapter("c", "d", cin=2, cout=1, dims=1)
+    adapter = FeatureAdapter("c", "d", cin=2, cout=1, size=(2,))
     with torch.no_grad():
         adapter.proj.weight.copy_(torch.tensor([[[2.0], [1.0]]]))
     # g(r) = 2 * [1, 0] + 1 * [1, 1] = [3, 1]; target [0, 1]; mean squared error = 9 / 2
     assert call("feature_mse", s, k, module=adapter) == pytest.approx(4.5)
+
+
+def test_feature_mse_pools_to_the_smaller_spatial_size():
+    s = K(spikes={"c": [[[[1.0, 0.0, 1.0, 1.0]]]]})  # T=1, B=1, C=1, L=4
+    k = K(spikes={"d": [[[[0.0, 1.0]]]]})  # L=2
+    adapter = FeatureAdapter("c", "d", cin=1, cout=1, size=(2,))
+    with torch.no_grad():
+        adapter.proj.weight.fill_(1.0)
+    # pooled student rates [0.5, 1.0] against [0, 1]: mean squared error 0.25 / 2
+    assert call("feature_mse", s, k, module=adapter) == pytest.approx(0.125)

@@ -144,27 +144,41 @@ def _last_spatial(rates: dict[str, torch.Tensor]) -> str:
 
 
 class FeatureAdapter(nn.Module):
-    """A learned 1x1 adapter ``g`` from the student's channels to the teacher's."""
+    """A learned 1x1 adapter ``g`` from the student's channels to the teacher's.
 
-    def __init__(self, student_layer: str, teacher_layer: str, cin: int, cout: int, dims: int):
+    When the two layers' spatial sizes differ, both rate maps are average-pooled
+    to the smaller size (``size``) before they are compared.
+    """
+
+    def __init__(
+        self, student_layer: str, teacher_layer: str, cin: int, cout: int, size: tuple[int, ...]
+    ) -> None:
         super().__init__()
         self.student_layer, self.teacher_layer = student_layer, teacher_layer
-        conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        self.size = tuple(size)
+        conv = nn.Conv2d if len(size) == 2 else nn.Conv1d
         self.proj = conv(cin, cout, 1, bias=False)
 
+    def pool(self, r: torch.Tensor) -> torch.Tensor:
+        if tuple(r.shape[2:]) == self.size:
+            return r
+        pool = F.adaptive_avg_pool2d if len(self.size) == 2 else F.adaptive_avg_pool1d
+        return pool(r, self.size)
+
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        return self.proj(r)
+        return self.pool(self.proj(r))
 
 
 def _make_adapter(s: Knowledge, k: Knowledge) -> FeatureAdapter:
     rs, rk = s.rates(), k.rates()
     a, b = _last_spatial(rs), _last_spatial(rk)
-    if rs[a].shape[2:] != rk[b].shape[2:]:
+    if rs[a].dim() != rk[b].dim():
         raise ValueError(
-            f"feature_mse: spatial shapes differ: student '{a}' {tuple(rs[a].shape[2:])}, "
-            f"teacher '{b}' {tuple(rk[b].shape[2:])}"
+            f"feature_mse: student layer '{a}' {tuple(rs[a].shape[1:])} and teacher layer "
+            f"'{b}' {tuple(rk[b].shape[1:])} have different numbers of dimensions"
         )
-    return FeatureAdapter(a, b, rs[a].shape[1], rk[b].shape[1], rs[a].dim() - 2)
+    size = tuple(min(u, v) for u, v in zip(rs[a].shape[2:], rk[b].shape[2:], strict=True))
+    return FeatureAdapter(a, b, rs[a].shape[1], rk[b].shape[1], size)
 
 
 @term("feature_mse", student={"spikes"}, teacher={"spikes"}, module=_make_adapter)
@@ -172,8 +186,9 @@ def feature_mse(s: Knowledge, k: Knowledge, y: torch.Tensor, module: FeatureAdap
     """``(1/|A|) sum_A (1/N_l) ||g(r_l^s) - r_{l'}^k||^2`` with a learned 1x1 adapter ``g``.
 
     KDSNN-style feature KD (Xu et al., CVPR 2023), on firing rates of the last
-    convolutional layer of each network (``|A| = 1``); the suite's formalisation.
+    convolutional layer of each network (``|A| = 1``), both average-pooled to
+    the smaller spatial size when they differ; the suite's formalisation.
     """
     r_s = s.spikes[module.student_layer].mean(0)
-    r_k = k.spikes[module.teacher_layer].mean(0)
+    r_k = module.pool(k.spikes[module.teacher_layer].mean(0))
     return (module(r_s) - r_k).pow(2).flatten(1).mean(1).mean()
