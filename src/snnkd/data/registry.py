@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,16 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def load_splits(name: str, data_dir: str | Path = "data") -> Splits:
-    """Splits of dataset ``name``, always the same for a given dataset."""
+    """Splits of dataset ``name``, always the same for a given dataset.
+
+    Loaded once per process (tuning trials and tests build many runs on one
+    dataset); the tensors are only ever read.
+    """
+    return _load_splits(name, str(Path(data_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_splits(name: str, data_dir: str) -> Splits:
     return DATASETS.get(name, field="dataset").load(Path(data_dir))
 
 
