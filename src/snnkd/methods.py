@@ -246,11 +246,14 @@ class RecipeLoss(nn.Module):
         self, student: Knowledge, teacher: Knowledge | None, y: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         values: dict[str, torch.Tensor] = {}
-        total = torch.zeros((), device=y.device)
+        total: torch.Tensor | None = None
         for t in self.terms:
             spec = TERMS.get(t.name)
             extra = {"module": self.parts[t.name]} if spec.module is not None else {}
             v = spec.fn(student, teacher, y, **t.params, **extra)
             values[t.name] = v.detach()
-            total = total + t.weight * v
+            weighted = v if t.weight == 1.0 else t.weight * v
+            total = weighted if total is None else total + weighted
+        if total is None:
+            total = torch.zeros((), device=y.device)
         return total, values

@@ -268,7 +268,7 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
         model.to(memory_format=torch.channels_last)
     amp = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp)
     gen = epoch_generator(cfg.seed, epoch)
-    sums: dict[str, float] = {}
+    sums: dict[str, list[torch.Tensor]] = {}
     seen = 0
     bar = _progress(num_batches(run.data.train, cfg.train.batch_size), f"epoch {epoch}", show)
     pin = run.device.type == "cuda"  # pinned host batches make the copies below asynchronous
@@ -302,15 +302,14 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
         _reset(model)
         b = len(y)
         seen += b
-        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * b
+        # kept as tensors and summed once per epoch: no per-batch conversions to Python floats
+        sums.setdefault("loss", []).append(loss.detach() * b)
         for k, v in parts.items():
-            sums[f"loss_{k}"] = sums.get(f"loss_{k}", 0.0) + float(v) * b
-        sums["train_correct"] = sums.get("train_correct", 0.0) + float((student.logits.argmax(1) == y).sum())
+            sums.setdefault(f"loss_{k}", []).append(v * b)
+        sums.setdefault("train_accuracy", []).append((student.logits.detach().argmax(1) == y).sum())
         bar.update(1)
     bar.close()
-    out = {k: v / seen for k, v in sums.items()}
-    out["train_accuracy"] = out.pop("train_correct")
-    return out
+    return {k: float(torch.stack(v).sum()) / seen for k, v in sums.items()}
 
 
 def fit(
