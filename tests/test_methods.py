@@ -11,6 +11,19 @@ from snnkd.methods import RecipeLoss, discover, get_method
 from snnkd.terms import TERMS
 from snnkd.trace import Knowledge
 
+
+@pytest.fixture(autouse=True)
+def _restore_method_registry():
+    """Plugins registered by a test do not leak into later tests."""
+    from snnkd import methods
+
+    methods.discover()
+    saved = dict(methods.METHODS._items)
+    yield
+    methods.METHODS._items.clear()
+    methods.METHODS._items.update(saved)
+
+
 BUILTIN = [
     "act-reg",
     "feature-kd",
@@ -19,7 +32,9 @@ BUILTIN = [
     "kd-spike-train",
     "kd-spikes",
     "logit-reg",
+    "md-snn",
     "multistage",
+    "quant",
     "scratch",
 ]
 

@@ -59,7 +59,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "args,field",
     [
-        (["--dataset", "imagenet"], "dataset: unknown dataset 'imagenet'; valid choices: cifar10, cifar100, digits,"),
+        (["--dataset", "imagenet"], "dataset: unknown dataset 'imagenet'; valid choices: cifar10, cifar100,"),
         (["--model", "giant"], "model: unknown model 'giant' for digits; valid choices:"),
         (["--surrogate", "relu"], "neuron.surrogate: Input should be 'atan', 'sigmoid' or 'triangle'"),
         (["--T", "0"], "T: Input should be greater than or equal to 1"),

@@ -277,9 +277,9 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
         for name in suite.networks:
             _validate(validate, suite.network_config(dataset, name), f"{source}: networks.{name}")
         for name in suite.methods:
-            cfg = _validate(
-                validate, suite.method_config(dataset, name, suite.seeds[0]), f"{source}: methods.{name}"
-            )
+            # the suite's own values are checked (tuned files are checked when a stage reads them)
+            own = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
+            cfg = _validate(validate, own, f"{source}: methods.{name}")
             try:
                 get_method(name, plugin_dirs).resolve(cfg.hparams)
             except ConfigError as err:
