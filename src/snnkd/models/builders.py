@@ -151,6 +151,17 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, neuron: Neuron, hidden=(
     return [("flatten", layer.Flatten())] + layers, fin
 
 
+def _conv_classifier(dims: int, input_shape, neuron: Neuron, channels, width: float, hidden):
+    """Conv-BN-neuron units and pools (``channels``, scaled by ``width``), then an FC stack."""
+    chans = [c if c == "M" else max(1, round(int(c) * width)) for c in channels]
+    layers, cout, pools = _conv_stack(dims, input_shape[0], chans, neuron)
+    fin = cout
+    for size in input_shape[1:]:
+        fin *= size >> pools
+    fc, fin = _fc_stack(fin, [max(1, round(x * width)) for x in hidden], neuron)
+    return layers + [("flatten", layer.Flatten())] + fc, fin
+
+
 def vgg(
     input_shape: tuple[int, ...],
     num_classes: int,
@@ -159,13 +170,8 @@ def vgg(
     width: float = 1.0,
     hidden=(),
 ):
-    """VGG-style spiking CNN: ``channels`` (ints, "M" for max-pool) scaled by ``width``."""
-    chans = [c if c == "M" else max(1, round(int(c) * width)) for c in channels]
-    cin, h, w = input_shape
-    layers, cout, pools = _conv_stack(2, cin, chans, neuron)
-    fin = cout * (h >> pools) * (w >> pools)
-    fc, fin = _fc_stack(fin, [max(1, round(x * width)) for x in hidden], neuron)
-    return layers + [("flatten", layer.Flatten())] + fc, fin
+    """VGG-style spiking CNN on ``[C, H, W]``: ``channels`` (ints, "M" for max-pool) scaled by ``width``."""
+    return _conv_classifier(2, input_shape, neuron, channels, width, hidden)
 
 
 def cnn1d(
@@ -177,12 +183,7 @@ def cnn1d(
     hidden=(),
 ):
     """1-D spiking CNN for sequences ``[C, L]``: Conv1d-BN-LIF units and pools."""
-    chans = [c if c == "M" else max(1, round(int(c) * width)) for c in channels]
-    cin, length = input_shape
-    layers, cout, pools = _conv_stack(1, cin, chans, neuron)
-    fin = cout * (length >> pools)
-    fc, fin = _fc_stack(fin, [max(1, round(x * width)) for x in hidden], neuron)
-    return layers + [("flatten", layer.Flatten())] + fc, fin
+    return _conv_classifier(1, input_shape, neuron, channels, width, hidden)
 
 
 def resnet(
