@@ -31,6 +31,7 @@ def smoke_data() -> dict:
     ("edit", "message"),
     [
         (lambda d: d["methods"].update({"no-such": {}}), "methods.no-such: unknown method"),
+        (lambda d: d["methods"].update({"kd + no-such": {}}), "methods.kd + no-such: unknown method"),
         (lambda d: d.pop("seeds"), "seeds: Field required"),
         (lambda d: d.update(seeds="zero"), "seeds: Input should be a valid list"),
         (lambda d: d["methods"]["kd"]["hparams"].update(alpha=2.0), "methods.kd.hparams.alpha"),
@@ -62,6 +63,17 @@ def test_default_suite_is_valid_and_complete():
     builtin = {name for name, m in discover().items() if m.doc and m.paper != "test"}
     assert set(suite.methods) == builtin
     assert suite.datasets == ["digits", "mnist1d"] and len(suite.seeds) == 3
+
+
+def test_a_composition_is_a_suite_method():
+    data = smoke_data()
+    data["methods"]["kd+logit-reg"] = {"hparams": {"tau": 2.0, "alpha": 0.5, "lambda_z": 0.1}}
+    data["groups"]["teacher"].append("kd+logit-reg")
+    suite = S.Suite.model_validate(data)
+    S.check(suite, "params.yaml")
+    cfg = suite.method_config("digits", "kd+logit-reg", 0, tuned=False)
+    assert cfg["teacher"].endswith("digits/teacher/checkpoint.pt")
+    assert cfg["hparams"] == {"tau": 2.0, "alpha": 0.5, "lambda_z": 0.1}
 
 
 def test_method_configs_get_the_right_teacher_and_readout():

@@ -230,10 +230,11 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             raise ConfigError(f"{source}: budgets.{name}: not one of the suite's datasets")
     if REFERENCE not in suite.methods:
         raise ConfigError(f"{source}: methods: the reference method '{REFERENCE}' is required")
-    for name in suite.methods:
-        if name not in registry:
+    for name in suite.methods:  # a registered method or a composition such as "kd-mse+logit-reg"
+        if " " in name or not all(part in registry for part in name.split("+")):
             raise ConfigError(
-                f"{source}: methods.{name}: unknown method; valid choices: {', '.join(registry.names())}"
+                f"{source}: methods.{name}: unknown method (compose with '+', no spaces); "
+                f"valid choices: {', '.join(registry.names())}"
             )
     seen: dict[str, str] = {}
     for group, names in suite.groups.items():
