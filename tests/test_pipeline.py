@@ -189,7 +189,6 @@ def _copy_repo(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
-@pytest.mark.skipif(shutil.which("dvc") is None or shutil.which("git") is None, reason="needs dvc and git")
 def test_smoke_suite_dvc_repro_end_to_end(tmp_path):
     from mlflow import MlflowClient
 
@@ -197,6 +196,8 @@ def test_smoke_suite_dvc_repro_end_to_end(tmp_path):
     repo.mkdir()
     _copy_repo(repo)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # the environment's own `dvc` and `snnkd`, also when the venv is not activated (as in CI)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
     _sh(["git", "init", "-q"], repo, env)
     _sh(["snnkd", "suite", "use", "smoke"], repo, env)
