@@ -281,6 +281,18 @@ class QuantBatchNorm(nn.Module):
         return y.unflatten(0, x_seq.shape[:2])
 
 
+def lif_settings(node: neuron.LIFNode) -> dict[str, Any]:
+    """The constructor arguments that define a LIF neuron's dynamics."""
+    return {
+        "tau": node.tau,
+        "decay_input": node.decay_input,
+        "v_threshold": node.v_threshold,
+        "v_reset": node.v_reset,
+        "surrogate_function": node.surrogate_function,
+        "detach_reset": node.detach_reset,
+    }
+
+
 class QuantLIFNode(neuron.LIFNode):
     """LIF neuron whose charged membrane potential is quantized to ``membrane_bits`` each step.
 
@@ -299,17 +311,7 @@ class QuantLIFNode(neuron.LIFNode):
 
     @classmethod
     def from_lif(cls, node: neuron.LIFNode, membrane_bits: int, membrane_range: float) -> QuantLIFNode:
-        return cls(
-            membrane_bits,
-            membrane_range,
-            tau=node.tau,
-            decay_input=node.decay_input,
-            v_threshold=node.v_threshold,
-            v_reset=node.v_reset,
-            surrogate_function=node.surrogate_function,
-            detach_reset=node.detach_reset,
-            step_mode=node.step_mode,
-        )
+        return cls(membrane_bits, membrane_range, **lif_settings(node), step_mode=node.step_mode)
 
     def _charge(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         v_reset = self.v_reset if self.v_reset is not None else 0.0
@@ -472,15 +474,7 @@ def full_precision_copy(model: nn.Module) -> nn.Module:
                 setattr(
                     parent,
                     name,
-                    neuron.LIFNode(
-                        tau=child.tau,
-                        decay_input=child.decay_input,
-                        v_threshold=child.v_threshold,
-                        v_reset=child.v_reset,
-                        surrogate_function=child.surrogate_function,
-                        detach_reset=child.detach_reset,
-                        step_mode="m",
-                    ),
+                    neuron.LIFNode(**lif_settings(child), step_mode="m"),
                 )
             else:
                 swap(child)
