@@ -33,6 +33,8 @@ def _isolated_cache(tmp_path_factory):
     import os
 
     os.environ["SNNKD_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    # `snnkd train` tracks by default: never into the checkout's mlflow.db
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db")
     yield
 
 

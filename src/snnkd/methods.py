@@ -26,8 +26,23 @@ from snnkd.terms import TERMS
 from snnkd.trace import Knowledge
 
 TeacherRole = Literal["none", "teacher", "assistant", "fp-twin"]
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "methods"
+BUILTIN_PACKAGE = "snnkd.methods_builtin"  # the top-level ``methods/`` folder, mapped by setup.py
 ENTRY_POINT_GROUP = "snnkd.methods"
+
+
+def builtin_dir() -> Path:
+    """The folder of the built-in method files, wherever snnkd is installed (wheel or editable).
+
+    Found through :mod:`importlib.resources`; a source tree used without
+    installing (``PYTHONPATH=src``) falls back to its top-level ``methods/``.
+    """
+    from importlib import resources
+
+    try:
+        folder = resources.files(BUILTIN_PACKAGE)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "methods"
+    return Path(str(folder))
 
 
 @dataclass(frozen=True)
@@ -159,10 +174,11 @@ def _load_file(path: Path) -> None:
 
 def discover(plugin_dirs: Iterable[str | Path] = ()) -> Registry[Method]:
     """Load the built-in methods, every ``*.py`` in ``plugin_dirs`` and the entry points."""
-    dirs = [BUILTIN_DIR, *map(Path, plugin_dirs)]
+    builtin = builtin_dir()
+    dirs = [builtin, *map(Path, plugin_dirs)]
     for d in dirs:
         if not d.is_dir():
-            if d != BUILTIN_DIR:
+            if d != builtin:
                 raise ConfigError(f"plugin_dirs: not a folder: {d}")
             continue
         for path in sorted(d.glob("*.py")):

@@ -71,9 +71,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def add_train_tracking(p: argparse.ArgumentParser) -> None:
-    """``--track``, ``--suite``, ``--stage`` of ``snnkd train``."""
+    """``--track``/``--no-track`` (tracked by default), ``--suite``, ``--stage`` of ``snnkd train``."""
     p.add_argument(
-        "--track", action="store_true", help="log the run to MLflow (MLFLOW_TRACKING_URI or mlflow.db)"
+        "--track",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log the run to MLflow (MLFLOW_TRACKING_URI or mlflow.db); on by default",
     )
     p.add_argument(
         "--suite", default="adhoc", help="suite the run belongs to (MLflow experiment snnkd-<suite>)"
