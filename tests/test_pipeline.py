@@ -265,7 +265,7 @@ def test_smoke_suite_dvc_repro_end_to_end(tmp_path):
     (repo / "params.yaml").write_text(original)
     tuned = repo / "results" / "tuned" / "digits" / "kd.yaml"
     assert yaml.safe_load(tuned.read_text())["hparams"] == params["methods"]["kd"]["hparams"] | {"alpha": 0.5}
-    kd_run = json.loads((run / "metrics.json").read_text())
+    kd_run = json.loads((run / "run.json").read_text())
     assert kd_run["hparams"] == yaml.safe_load(tuned.read_text())["hparams"]
     tuned.write_text("dataset: digits\nmethod: kd\nhparams: {tau: 2.0, alpha: 0.3}\n")
     status = json.loads(_sh(["dvc", "status", "--json"], repo, env))

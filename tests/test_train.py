@@ -95,7 +95,11 @@ def test_cli_train_then_eval(tmp_path, capsys):
     out = tmp_path / "cli"
     assert main(["train", "--epochs", "1", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["config"]["train"]["epochs"] == 1 and metrics["energy_model"]["e_mac_pj"] == 4.6
+    record = json.loads((out / "run.json").read_text())  # what produced the numbers
+    assert record["config"]["train"]["epochs"] == 1 and record["energy_model"]["e_mac_pj"] == 4.6
+    assert "config" not in metrics and "history" not in metrics and metrics["epochs"] == 1
+    assert all(isinstance(v, int | float) for k, v in metrics.items() if k != "firing_rate_per_layer")
+    assert (out / "curve.csv").read_text().splitlines()[0].startswith("epoch,")
     capsys.readouterr()
     assert main(["eval", str(out / "checkpoint.pt")]) == 0
     result = json.loads(capsys.readouterr().out)

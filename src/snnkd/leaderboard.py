@@ -15,7 +15,6 @@ accuracy-versus-energy Pareto front. :func:`build` writes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -223,16 +222,17 @@ def to_markdown(table: pd.DataFrame, left: pd.DataFrame, suite: str) -> str:
 
 def wanted_runs(suite: Suite) -> dict[tuple[str, str, int], str | None]:
     """The suite's (dataset, method, seed) and the run key of each one's pipeline output."""
+    from snnkd import run_files
     from snnkd.tracking import run_key
 
     out: dict[tuple[str, str, int], str | None] = {}
     for d in suite.datasets:
         for m in suite.methods:
             for s in suite.seeds:
-                path = run_dir(d, m, s) / "metrics.json"
+                folder = run_dir(d, m, s)
                 key = None
-                if path.is_file():
-                    data = json.loads(path.read_text())
+                if (folder / run_files.METRICS_FILE).is_file() and (folder / run_files.RUN_FILE).is_file():
+                    data = run_files.read_record(folder)  # identity and teacher are in run.json
                     key = run_key(data["identity"], (data.get("teacher") or {}).get("sha256"))
                 out[(d, m, s)] = key
     return out

@@ -4,7 +4,8 @@ A training stage never leaves a half-written output where DVC looks: it trains
 in ``runs/work/<run key>/`` (checkpointed every epoch, resumed when the stage
 is run again after an interruption), logs to MLflow, and only then moves
 ``checkpoint.pt``, ``curve.csv`` and, last, ``metrics.json`` into the stage's
-output folder. The run key hashes the resolved configuration and the teacher
+output folder (``run.json`` beside ``metrics.json``, see :mod:`snnkd.run_files`).
+The run key hashes the resolved configuration and the teacher
 checkpoint's content, so a changed parameter or teacher never resumes a stale
 run.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from snnkd import run_files
 from snnkd.checkpoint import atomic_text
 from snnkd.suite import Suite, load, network_dir, run_dir
 
@@ -82,12 +84,10 @@ def train(suite: Suite, config: dict[str, Any], out: Path, role: str, quiet: boo
         metrics = fit(run, work, resume=True, show_progress=not quiet, on_epoch=tracker.on_epoch)
         write_metrics(work, metrics)
         atomic_text(work / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=True))
-        curve = _curve(metrics["history"])
-        atomic_text(work / "curve.csv", curve)
         sha = _sha256(work / "checkpoint.pt")
         tracker.finish(
             metrics,
-            [work / "metrics.json", work / "config.yaml", work / "curve.csv"],
+            [work / name for name in run_files.FILES] + [work / "config.yaml"],
             {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)},
         )
     publish(work, out)
@@ -99,17 +99,9 @@ def train(suite: Suite, config: dict[str, Any], out: Path, role: str, quiet: boo
 def publish(work: Path, out: Path) -> None:
     """Move a finished run's files into ``out``; ``metrics.json`` last, then drop the work folder."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("checkpoint.pt", "curve.csv", "metrics.json"):
+    for name in ("checkpoint.pt", *run_files.FILES):
         os.replace(work / name, out / name)
     shutil.rmtree(work, ignore_errors=True)
-
-
-def _curve(history: list[dict[str, float]]) -> str:
-    import pandas as pd
-
-    frame = pd.DataFrame(history)
-    cols = ["epoch"] + [c for c in frame.columns if c != "epoch"]
-    return frame[cols].to_csv(index=False, float_format="%.6g")
 
 
 def _sha256(path: Path) -> str:

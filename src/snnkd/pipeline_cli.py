@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def fit_and_track(args: argparse.Namespace, run, out: Path) -> tuple[dict, Path]:
     """``snnkd train``'s training: ``fit`` then ``write_metrics``, logged to MLflow with ``--track``."""
-    from snnkd import tracking
+    from snnkd import run_files, tracking
     from snnkd.checkpoint import file_hash
     from snnkd.train import fit, write_metrics
 
@@ -131,7 +131,8 @@ def fit_and_track(args: argparse.Namespace, run, out: Path) -> tuple[dict, Path]
         metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet, on_epoch=tracker.on_epoch)
         path = write_metrics(out, metrics)
         sha = file_hash(out / "checkpoint.pt")
+        files = [out / name for name in run_files.FILES if (out / name).is_file()]
         tracker.finish(
-            metrics, [path], {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)}
+            metrics, files, {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)}
         )
     return metrics, path

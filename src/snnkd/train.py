@@ -11,8 +11,6 @@ because every epoch's randomness is seeded from ``(seed, epoch)``.
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import sys
 import time
@@ -463,17 +461,10 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> Path:
-    path = out_dir / "metrics.json"
-    checkpoint.atomic_text(path, json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable))
-    return path
+    """Write ``run.json``, ``curve.csv`` and, last, ``metrics.json`` (:mod:`snnkd.run_files`)."""
+    from snnkd import run_files
 
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, tuple | set):
-        return list(obj)
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return str(obj)
+    return run_files.write(out_dir, metrics)[-1]
 
 
 def summary(metrics: dict[str, Any]) -> str:

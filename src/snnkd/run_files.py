@@ -1,0 +1,72 @@
+"""A finished run's files: ``metrics.json`` (numbers only), ``run.json`` (what produced them), ``curve.csv``.
+
+``metrics.json`` holds the scalar results and the per-layer firing rates (a
+few dozen values, so ``dvc metrics show`` fits on a screen); ``run.json`` holds
+the resolved configuration, identity, method, hyper-parameters, loss terms,
+teacher and device; ``curve.csv`` holds one row per epoch. ``metrics.json`` is
+written last: its presence marks a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from snnkd.checkpoint import atomic_text
+
+METRICS_FILE = "metrics.json"
+RUN_FILE = "run.json"
+CURVE_FILE = "curve.csv"
+FILES = (RUN_FILE, CURVE_FILE, METRICS_FILE)  # in writing order
+NESTED_METRICS = ("firing_rate_per_layer",)  # {layer: rate}: metrics, though not scalars
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def split(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(metrics.json, run.json)`` contents of a run's result dict; the epoch history is left out of both."""
+    numbers = {k: v for k, v in metrics.items() if is_number(v) or k in NESTED_METRICS}
+    record = {k: v for k, v in metrics.items() if k not in numbers and k != "history"}
+    return numbers, record
+
+
+def curve(history: list[dict[str, float]]) -> str:
+    """The epoch history as CSV, ``epoch`` first."""
+    import pandas as pd
+
+    frame = pd.DataFrame(history)
+    cols = ["epoch"] + [c for c in frame.columns if c != "epoch"]
+    return frame[cols].to_csv(index=False, float_format="%.6g")
+
+
+def write(out_dir: Path, metrics: dict[str, Any]) -> list[Path]:
+    """Write ``run.json``, ``curve.csv`` (when there is a history) and, last, ``metrics.json``."""
+    numbers, record = split(metrics)
+    atomic_text(out_dir / RUN_FILE, _dumps(record))
+    written = [out_dir / RUN_FILE]
+    if metrics.get("history"):
+        atomic_text(out_dir / CURVE_FILE, curve(metrics["history"]))
+        written.append(out_dir / CURVE_FILE)
+    atomic_text(out_dir / METRICS_FILE, _dumps(numbers))
+    return [*written, out_dir / METRICS_FILE]
+
+
+def read_record(out_dir: Path) -> dict[str, Any]:
+    """A published run's ``run.json``."""
+    return json.loads((out_dir / RUN_FILE).read_text())
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, tuple | set):
+        return list(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return str(obj)
