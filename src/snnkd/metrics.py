@@ -1,12 +1,12 @@
-"""Evaluation: accuracy, activity, and operations/energy from SpikingJelly's ``op_counter``.
+"""Evaluation: accuracy, activity, operations and energy, in one pass over the same samples.
 
 Definitions (``shared/METHODS.md``): spikes per sample ``sum_l sum_t ||s_{l,t}||_1``
 over every spiking layer (the output layer too when it spikes), averaged over
 samples; firing rate = spikes per sample / (T * sum_l N_l), also per layer.
-Synaptic operations, MACs and energy come from
-``spikingjelly.activation_based.op_counter.estimate_simple_energy`` (45 nm
-Horowitz constants); ``energy_pj = E_MAC * MACs + E_AC * SynOps`` uses that
-report's constants, which are recorded next to the numbers.
+SynOps (NeuroBench's ``Effective_ACs``) and MACs of the network with batch norm
+folded are counted by :mod:`snnkd.neurobench_metrics`, which also gives the
+NeuroBench block; ``energy_pj = E_MAC * MACs + E_AC * SynOps`` uses SpikingJelly's
+45 nm Horowitz constants (``SimpleEnergyCostConfig``), recorded next to the numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from snnkd.data.registry import Split
-from snnkd.models.neurons import spiking_layers
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
@@ -40,96 +39,74 @@ def accuracy(model: nn.Module, split: Split, encode: Encode, batch_size: int, de
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, encode: Encode, batch_size: int, device) -> dict[str, Any]:
-    """Accuracy, activity per layer and latency per sample on ``split``."""
+def evaluate(
+    model: nn.Module, split: Split, encode: Encode, batch_size: int, device, cost_preset: str = "fp32"
+) -> dict[str, Any]:
+    """Accuracy, activity, operations, energy and the ``neurobench`` block on ``split``, in one pass.
+
+    Every figure comes from the same samples and the same encoded inputs
+    (:class:`snnkd.neurobench_metrics.Counter`); the latency per sample times the
+    forward passes only. Inputs are made contiguous so that layers before the first
+    neuron run (and are counted) at each of the T steps, as on hardware.
+    """
+    from snnkd.neurobench_metrics import Counter
+
     model.eval()
-    layers = spiking_layers(model)
-    totals = {name: 0.0 for name in layers}
-    sizes: dict[str, int] = {}
-    steps = 0
-
-    def counter(name: str):
-        def hook(mod, inputs, output):
-            nonlocal steps
-            totals[name] += float(output.sum())
-            sizes[name] = output[0, 0].numel()
-            steps = output.shape[0]
-
-        return hook
-
-    handles = [m.register_forward_hook(counter(n)) for n, m in layers.items()]
-    correct, elapsed = 0, 0.0
-    try:
+    elapsed = 0.0
+    with Counter(model) as counter:
         for start in range(0, len(split), batch_size):
             x = split.x[start : start + batch_size].to(device)
             y = split.y[start : start + batch_size].to(device)
+            x_seq = encode(x).contiguous()
             t0 = time.perf_counter()
-            logits = model.logits(model(encode(x)))
+            logits = model.logits(model(x_seq))
             if device.type == "cuda":
                 torch.cuda.synchronize()
             elapsed += time.perf_counter() - t0
-            correct += int((logits.argmax(1) == y).sum())
+            counter.flush(len(x), int((logits.argmax(1) == y).sum()))
             functional.reset_net(model)
-    finally:
-        for h in handles:
-            h.remove()
-    n = max(1, len(split))
-    result: dict[str, Any] = {
-        "accuracy": correct / n,
-        "latency_ms_per_sample": 1e3 * elapsed / n,
-    }
-    if layers:
-        spikes = {name: totals[name] / n for name in layers}
-        neurons = sum(sizes.values())
-        result.update(
-            spikes_per_sample=sum(spikes.values()),
-            firing_rate=sum(spikes.values()) / (steps * neurons),
-            neurons=neurons,
-            firing_rate_per_layer={name: spikes[name] / (steps * sizes[name]) for name in layers},
-        )
+        result = counter.result()
+    result["latency_ms_per_sample"] = 1e3 * elapsed / max(1, len(split))
+    result.update(energy(result["macs"], result["synops"], cost_preset))
     return result
 
 
+@torch.no_grad()
 def operations(model: nn.Module, x_seq: torch.Tensor, cost_preset: str = "fp32") -> dict[str, Any]:
-    """SynOps, MACs, ACs and energy per sample from SpikingJelly's simple energy model.
+    """SynOps, MACs (batch norm folded) and energy per sample of one batch ``x_seq`` ``[T, B, ...]``."""
+    from snnkd.neurobench_metrics import Counter
+
+    model.eval()
+    functional.reset_net(model)
+    with Counter(model) as counter:
+        model(x_seq.contiguous())
+        counter.flush(x_seq.shape[1])
+        counts = counter.result()
+    functional.reset_net(model)
+    return {
+        "synops": counts["synops"],
+        "macs": counts["macs"],
+        **energy(counts["macs"], counts["synops"], cost_preset),
+    }
+
+
+def energy(macs: float, synops: float, cost_preset: str = "fp32") -> dict[str, Any]:
+    """``energy_pj = E_MAC * macs + E_AC * synops`` with SpikingJelly's 45 nm Horowitz constants.
 
     ``cost_preset`` is one of SpikingJelly's ``SimpleEnergyCostConfig`` presets
     (``fp32``, ``fp16``, ``int8``).
     """
-    from spikingjelly.activation_based.op_counter import (
-        SimpleEnergyConfig,
-        SimpleEnergyCostConfig,
-        estimate_simple_energy,
-    )
+    from spikingjelly.activation_based.op_counter import SimpleEnergyCostConfig
 
-    model.eval()
-    functional.reset_net(model)
-    # A contiguous copy: the encoding layer is counted at every step, as in the literature,
-    # even though SpikingNet computes it once for direct-encoded input.
-    x_seq = x_seq.contiguous()
     costs = getattr(SimpleEnergyCostConfig, cost_preset)()
-    report = estimate_simple_energy(model, x_seq, config=SimpleEnergyConfig(cost_config=costs))
-    functional.reset_net(model)
-    b = x_seq.shape[1]
-    c = report.counts
-    synops, macs, acs = c["synop"] / b, c["mac"] / b, c["ac"] / b
     return {
-        "synops": synops,
-        "macs": macs,
-        "acs": acs,
         "energy_pj": costs.e_mac_pj * macs + costs.e_ac_pj * synops,
-        "energy_compute_pj": report.energy_compute_pj / b,
-        "energy_total_pj": report.energy_total_pj / b,
         "energy_model": {
-            "source": "spikingjelly.activation_based.op_counter.estimate_simple_energy",
-            "model_id": report.model_info.model_id,
-            "technology_nm": report.model_info.technology_nm,
+            "source": "spikingjelly.activation_based.op_counter.SimpleEnergyCostConfig (45 nm, Horowitz)",
             "preset": cost_preset,
             "e_mac_pj": costs.e_mac_pj,
             "e_ac_pj": costs.e_ac_pj,
-            "e_memory_pj_per_byte": costs.e_memory_pj_per_byte,
-            "formula": "energy_pj = e_mac_pj * macs + e_ac_pj * synops",
-            "samples": b,
+            "formula": "energy_pj = e_mac_pj * macs + e_ac_pj * synops (batch norm folded)",
         },
     }
 

@@ -423,12 +423,13 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
 
     cfg = run.cfg
     encode = _eval_encoder(run)
-    test = M.evaluate(run.model, run.data.test, encode, cfg.train.eval_batch_size, run.device)
-    val = M.accuracy(run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size, run.device)
     bits = getattr(run.model, "weight_bits", 32)
+    # one pass: accuracy, spikes, SynOps, MACs (BN folded), energy and the neurobench block
+    costs = "int8" if bits <= 8 else "fp32"
+    test = M.evaluate(run.model, run.data.test, encode, cfg.train.eval_batch_size, run.device, costs)
+    val = M.accuracy(run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size, run.device)
     n_ops = min(256, len(run.data.test))
     x_ops = encode(run.data.test.x[:n_ops].to(run.device))
-    ops = M.operations(run.model, x_ops, "int8" if bits <= 8 else "fp32")
     from snnkd.quant import quant_metrics  # bit widths, size in bits, SpikeSim (quantized and FP)
 
     hardware = quant_metrics(run.model, x_ops)
@@ -436,7 +437,6 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
         "test_accuracy": test.pop("accuracy"),
         "val_accuracy": val,
         **test,
-        **ops,
         **M.model_size(run.model, bits),
         **hardware,
         "train_seconds": train_seconds,
