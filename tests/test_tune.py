@@ -28,11 +28,11 @@ SECRET = "S3cr3t-Pw_do-not-log"
 
 
 def _admin():
-    import psycopg2
+    import psycopg
 
     try:
-        conn = psycopg2.connect(**PG, connect_timeout=5)
-    except psycopg2.OperationalError as err:
+        conn = psycopg.connect(**PG, connect_timeout=5)
+    except psycopg.OperationalError as err:
         pytest.fail(
             f"PostgreSQL is not reachable at {PG['host']}:{PG['port']} (database {PG['dbname']}): "
             f"{str(err).strip()}. Start it with: pg_ctlcluster --skip-systemctl-redirect "
@@ -335,6 +335,11 @@ def test_multi_objective_front_and_masked_password(in_tmp, pg_url, capsys):
     assert png.stat().st_size > 1000
     summary = json.loads((in_tmp / "results/tuning/digits/logit-reg-study.json").read_text())
     assert summary["objectives"] == ["accuracy", "spikes"] and summary["front"]
+    import optuna
+
+    (name,) = optuna.get_all_study_names(pg_url)  # optuna-dashboard's axes are named
+    names = optuna.load_study(study_name=name, storage=pg_url).metric_names
+    assert names == ["val_accuracy", "val_spikes_per_sample"]
     assert summary["storage"] == pg_url.replace(SECRET, "***")
     for path in (in_tmp / "results").rglob("*"):
         if path.is_file() and path.suffix != ".png":

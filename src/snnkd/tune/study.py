@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ def create_or_join(spec: TuneSpec) -> Any:
         study.set_user_attr("method", spec.method)
         study.set_user_attr("dataset", spec.dataset)
         study.set_user_attr("objectives", list(spec.objectives))
+        with warnings.catch_warnings():  # experimental in Optuna 5; names the axes in optuna-dashboard
+            warnings.simplefilter("ignore")
+            study.set_metric_names(spec.metrics)
     elif theirs != mine:
         raise ConfigError(
             f"--study: '{spec.study}' in {mask(spec.storage)} was created with other settings "
