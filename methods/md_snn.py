@@ -7,7 +7,17 @@
 student's is the quantized one (``b_u`` bits), the teacher is the
 full-precision network of the same architecture (a ``scratch`` run of the same
 preset, ``--teacher``), and ``A`` pairs hidden neuron layers of the same name.
-The student is quantized exactly as in ``quant`` (:mod:`snnkd.quant`).
+The student is quantized exactly as in ``quant`` (:mod:`snnkd.quant`, either
+``quant.scheme``).
+
+**A teacher at another T** (``T_k != T_s``): it runs at its own time steps
+on the same input. The logit term needs nothing more (``z_k`` is a time
+average); the membrane term aligns the teacher's membrane sequence to the
+student's steps by adaptive average pooling over time
+(:func:`snnkd.terms.resample_steps`: with ``T_k = 4``, ``T_s = 2`` student step
+1 is compared with the mean of teacher steps 1-2, step 2 with that of 3-4).
+This rule is the suite's formalisation of the paper's "versatile teacher" that
+serves students at several time steps; the paper's own alignment is not public.
 
 Lee et al., "MD-SNN: Membrane potential-aware distillation on quantized spiking
 neural networks", DATE 2026. The loss above is the suite's formalisation of
@@ -60,7 +70,7 @@ def check_twin(student: nn.Module, cfg: Any) -> None:
     was = student.training
     s = _membranes(student, shape, cfg.steps)
     student.train(was)
-    k = _membranes(teacher, shape, cfg.steps)
+    k = _membranes(teacher, shape, int(state["config"]["T"]))  # the teacher's own time steps
     try:
         aligned_pairs(s, k)
     except ValueError as err:

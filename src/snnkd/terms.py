@@ -60,12 +60,37 @@ def kd_kl(s: Knowledge, k: Knowledge, y: torch.Tensor, tau: float = 4.0) -> torc
     return _kl(s.logits, k.logits, tau)
 
 
+@term("kd_step", student={"readout"}, teacher={"logits"})
+def kd_step(s: Knowledge, k: Knowledge, y: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
+    """``(1/T) sum_t tau^2 KL(softmax(z_k/tau) || softmax(o_t^s/tau))``: per-step KD.
+
+    Every time step's readout ``o_t^s`` of the student learns from the
+    teacher's logits ``z_k`` (time-averaged, or an ANN teacher's output),
+    instead of the time average only. The suite's formalisation of the
+    per-step distillation family, e.g. temporal decoupling distillation
+    (ICML 2025, loss ``CE + alpha (1/T) sum_t KD(o_t, teacher)``) and temporal
+    separation with entropy regularisation (CVPR 2025); neither paper's
+    exact loss is reproduced here.
+    """
+    steps = s.readout.shape[0]
+    target = k.logits.unsqueeze(0).expand(steps, *k.logits.shape)
+    # batchmean over T*B rows = (1/T) sum_t of the per-step batch means
+    return _kl(s.readout.flatten(0, 1), target.flatten(0, 1), tau)
+
+
 @term("kd_count", student={"out_spikes"}, teacher={"out_spikes"})
 def kd_count(s: Knowledge, k: Knowledge, y: torch.Tensor, tau: float = 4.0) -> torch.Tensor:
-    """``tau^2 KL(softmax(n_k/tau) || softmax(n_s/tau))`` on output spike counts ``n``.
+    """``tau^2 KL(softmax(n_k/tau) || softmax(n_s/tau))`` on output spike counts ``n = sum_t s_out_t``.
 
-    Soft targets built from the output spike counts (Distilling Spikes,
-    Kushawaha et al., ICPR 2020).
+    The suite's formalisation of Distilling Spikes' spike-based KD
+    (Kushawaha et al., ICPR 2020), whose exact loss is not public: soft
+    targets built from the teacher's output spike counts.
+
+    What ``tau`` does here: counts are integers in ``[0, T]``, so two classes'
+    logits differ by at most ``T``. With ``T = 4`` and ``tau = 4`` the largest
+    possible ratio of two soft-target probabilities is ``e^(T/tau) = e``
+    (2.7), so the targets are very flat; ``tau = 1`` allows ``e^4`` (55) and
+    ``tau < 1`` sharpens further. Pick ``tau`` against ``T``, not as for logits.
     """
     return _kl(s.counts, k.counts, tau)
 
@@ -111,12 +136,16 @@ def logit_l2(s: Knowledge, k: Knowledge | None, y: torch.Tensor) -> torch.Tensor
 
 
 def aligned_pairs(s: dict[str, torch.Tensor], k: dict[str, torch.Tensor]) -> list[tuple[str, str]]:
-    """Layer pairs of the same name in student and teacher; shapes must agree."""
+    """Layer pairs of the same name in student and teacher; shapes must agree but for time steps.
+
+    Sequences are ``[T, B, ...]``: the time dimension may differ (a teacher at
+    another ``T``, see :func:`resample_steps`).
+    """
     pairs = [(n, n) for n in s if n in k]
     if not pairs:
         raise ValueError(f"no layer names in common: student {list(s)}, teacher {list(k)}")
     for a, b in pairs:
-        if s[a].shape != k[b].shape:
+        if s[a].shape[1:] != k[b].shape[1:]:
             raise ValueError(
                 f"layer '{a}': student shape {tuple(s[a].shape)} does not align with "
                 f"teacher shape {tuple(k[b].shape)}"
@@ -124,15 +153,38 @@ def aligned_pairs(s: dict[str, torch.Tensor], k: dict[str, torch.Tensor]) -> lis
     return pairs
 
 
+def resample_steps(u: torch.Tensor, steps: int) -> torch.Tensor:
+    """``u [T_k, B, ...]`` brought to ``steps`` time steps by adaptive average pooling over time.
+
+    ``u~_t = mean of u_j over j in [floor(t T_k / T_s), ceil((t+1) T_k / T_s))``: with
+    ``T_k = m T_s`` each student step gets the mean of its ``m`` teacher steps
+    (``T_k = 4 -> T_s = 2``: ``(u_1 + u_2)/2, (u_3 + u_4)/2``); with ``T_k < T_s``
+    teacher steps are repeated; equal ``T`` leaves ``u`` unchanged.
+    """
+    if u.shape[0] == steps:
+        return u
+    flat = u.flatten(1).t().unsqueeze(0)  # [1, B*N, T_k]
+    out = F.adaptive_avg_pool1d(flat, steps)[0].t()
+    return out.reshape(steps, *u.shape[1:])
+
+
 @term("membrane_mse", student={"membrane"}, teacher={"membrane"})
 def membrane_mse(s: Knowledge, k: Knowledge, y: torch.Tensor) -> torch.Tensor:
-    """``(1/|A|) sum_{(l,l') in A} (1/(T N_l)) sum_t ||u_{l,t}^s - u_{l',t}^k||^2``.
+    """``(1/|A|) sum_{(l,l') in A} (1/(T N_l)) sum_t ||u_{l,t}^s - u~_{l',t}^k||^2``.
 
     Membrane-potential distillation over layer pairs ``A`` aligned by name
-    (MD-SNN, Lee et al., DATE 2026), averaged over the batch.
+    (MD-SNN, Lee et al., DATE 2026), averaged over the batch. A teacher run at
+    ``T_k != T_s`` steps is aligned in time by :func:`resample_steps`
+    (``u~ = u`` when ``T_k = T_s``): the suite's formalisation of MD-SNN's
+    "versatile teacher" serving students at several time steps.
     """
     pairs = aligned_pairs(s.membrane, k.membrane)
-    return torch.stack([(s.membrane[a] - k.membrane[b]).pow(2).mean() for a, b in pairs]).mean()
+    return torch.stack(
+        [
+            (s.membrane[a] - resample_steps(k.membrane[b], s.membrane[a].shape[0])).pow(2).mean()
+            for a, b in pairs
+        ]
+    ).mean()
 
 
 def _last_spatial(rates: dict[str, torch.Tensor]) -> str:
