@@ -55,7 +55,12 @@ class QuantConfig(_Strict):
 
     weight_bits: int = Field(4, ge=1, le=16)
     membrane_bits: int = Field(4, ge=1, le=16)
-    membrane_range: float = Field(2.0, gt=0.0, description="membrane clamped to [-r, r]")
+    membrane_range: float = Field(2.0, gt=0.0, description="membrane clamped to [-r, r] (scheme lsq)")
+    scheme: Literal["lsq", "mint"] = Field(
+        "lsq",
+        description="lsq: per-channel learned weight steps, membrane on [-r, r) before firing; "
+        "mint: one learned scale per layer shared by weights and membrane, membrane after leak and reset",
+    )
 
 
 class RunConfig(_Strict):

@@ -37,6 +37,25 @@ kept, so a quantized student aligns layer by layer with its FP twin):
 Kept at 32 bits: the (direct-encoded) input of the first layer, the folded
 biases and the per-channel steps; they are counted in :func:`model_size_bits`.
 
+**Scheme ``mint``** (``quant.scheme: mint``; the above is ``lsq``), after MINT
+(Yin et al., "MINT: Multiplier-less INTeger Quantization for Energy Efficient
+Spiking Neural Networks", ASP-DAC 2024): one learned step ``d = alpha / Q`` per
+layer (not per channel), shared by the layer's weights and the membrane
+potential of the neuron layer it feeds, both passed through ``tanh`` and
+clamped to ``[-alpha, alpha]``, rounded symmetrically (``2^b - 1`` levels)::
+
+    q_w = round(clamp(tanh(W_f) / d, -Q, Q))                      (mint_codes)
+    H_t = U_{t-1} + X_t / tau,  S_t = Theta(H_t - V_th),  V_t = reset(H_t, S_t)
+    U_t = d * round(clamp(tanh(V_t - (V_t - V_reset) / tau) / d, -Q, Q))
+
+The membrane is quantized after leak and reset (:class:`MintLIFNode`); without
+quantization these are the LIF dynamics above. Weights and membrane on one
+grid are what lets MINT's hardware accumulate without a multiplier. The
+step starts as LSQ's (``2 mean|tanh W_f| / sqrt(Q)``; MINT's code starts its
+``alpha`` there instead) and is learned through both uses. A residual block's
+neuron shares the step of the main path's last layer (MINT's ResNet does the
+same), see :func:`link_mint_neurons`. ``mint`` needs ``b, b_u >= 2``.
+
 SpikingJelly primitives used (``spikingjelly.activation_based.quantize``):
 ``round`` (straight-through rounding), ``clamp`` (clamp whose gradient is
 masked outside the range), ``k_bit_quantize`` (the 1-bit weight case).
@@ -93,6 +112,11 @@ def quantize_weight(w: torch.Tensor, step: torch.Tensor, bits: int) -> torch.Ten
     return step * weight_codes(w / step, bits)
 
 
+def mint_codes(v: torch.Tensor, step: torch.Tensor, bits: int) -> torch.Tensor:
+    """MINT's integer codes ``round(clamp(tanh(v) / d, -Q, Q))`` (straight-through inside the clamp)."""
+    return weight_codes(torch.tanh(v) / step, bits)
+
+
 def membrane_step(bits: int, mem_range: float) -> float:
     """Grid spacing ``d = r / 2^(b_u - 1)`` of the membrane potential."""
     return mem_range / 2 ** (bits - 1)
@@ -125,12 +149,14 @@ class QuantLayer(nn.Module):
     so its step-mode handling and ``op_counter``'s module-based rules still apply.
     """
 
-    def __init__(self, base: nn.Module, bn: nn.Module | None, bits: int) -> None:
+    def __init__(self, base: nn.Module, bn: nn.Module | None, bits: int, scheme: str = "lsq") -> None:
         super().__init__()
         self.layer = base
         self.bn = bn
         self.bits = check_bits(bits, "quant.weight_bits")
-        self.log_step = nn.Parameter(torch.zeros(base.weight.shape[0]))
+        self.scheme = scheme
+        # lsq: one step per output channel; mint: one per layer, shared with the next neurons
+        self.log_step = nn.Parameter(torch.zeros(base.weight.shape[0] if scheme == "lsq" else 1))
         self.register_buffer("step_ready", torch.tensor(False))
 
     @property
@@ -186,17 +212,32 @@ class QuantLayer(nn.Module):
         return w_f, beta + (b0 - mean) * inv
 
     def step(self, w_f: torch.Tensor) -> torch.Tensor:
-        """Per-channel step ``s_c``; LSQ initialisation ``2 mean|W_f| / sqrt(Q)`` on first use."""
+        """Per-channel step ``s_c``; LSQ initialisation ``2 mean|W_f| / sqrt(Q)`` on first use.
+
+        ``mint``: one step for the layer (of ``tanh(W_f)``), returned expanded per channel.
+        """
         if not bool(self.step_ready):
             with torch.no_grad():
-                mean_abs = w_f.detach().abs().flatten(1).mean(1).clamp_min(1e-8)
+                if self.scheme == "mint":
+                    mean_abs = torch.tanh(w_f.detach()).abs().mean().clamp_min(1e-8).view(1)
+                else:
+                    mean_abs = w_f.detach().abs().flatten(1).mean(1).clamp_min(1e-8)
                 init = mean_abs if self.bits == 1 else 2 * mean_abs / math.sqrt(weight_qmax(self.bits))
                 self.log_step.copy_(init.log())
                 self.step_ready.fill_(True)
-        return self.log_step.exp()
+        return self.log_step.exp().expand(self.out_channels)
+
+    def mint_step(self) -> torch.Tensor:
+        """The layer's shared step ``d`` (``mint``), a scalar; initialised by the first forward."""
+        if not bool(self.step_ready):
+            raise RuntimeError("QuantLayer.mint_step: run a forward first (the step starts from the weights)")
+        return self.log_step.exp()[0]
 
     def codes(self, w_f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return weight_codes(w_f / s.view(-1, *([1] * (w_f.dim() - 1))), self.bits)
+        step = s.view(-1, *([1] * (w_f.dim() - 1)))
+        if self.scheme == "mint":
+            return mint_codes(w_f, step, self.bits)
+        return weight_codes(w_f / step, self.bits)
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if _constant_over_time(x_seq):  # direct encoding: compute one step, expand over T
@@ -221,7 +262,7 @@ class QuantLayer(nn.Module):
         return q.to(dtype), s.clone(), None if b_f is None else b_f.clone()
 
     def extra_repr(self) -> str:
-        return f"weight_bits={self.bits}, bn_folded={self.bn is not None}"
+        return f"weight_bits={self.bits}, bn_folded={self.bn is not None}, scheme={self.scheme}"
 
 
 class IntegerLayer(nn.Module):
@@ -241,6 +282,10 @@ class IntegerLayer(nn.Module):
         self.register_buffer("weight_int", q)
         self.register_buffer("scale", s)
         self.register_buffer("bias", b)
+
+    def mint_step(self) -> torch.Tensor:
+        """The shared step ``d`` of a ``mint`` layer (its scale is the same for every channel)."""
+        return self.scale[0]
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if _constant_over_time(x_seq):
@@ -370,15 +415,79 @@ class QuantLIFNode(neuron.LIFNode):
         return f"{super().extra_repr()}, membrane_bits={self.membrane_bits}, range={self.membrane_range}"
 
 
+class MintLIFNode(QuantLIFNode):
+    """LIF neuron quantized as in MINT: the membrane after leak and reset, on its layer's grid.
+
+    ``H_t = U_{t-1} + X_t / tau`` (``U_{t-1} + X_t`` without decayed input),
+    ``S_t = Theta(H_t - V_th)``, ``V_t`` = hard or soft reset of ``H_t``, and the
+    stored state ``U_t = d * mint_codes(V_t - (V_t - V_reset) / tau, d, b_u)``:
+    leaked, then quantized with the step ``d`` of the weight layer that feeds
+    it (linked by :func:`link_mint_neurons`). Unquantized, this is the LIF
+    neuron of :class:`QuantLIFNode` with the leak moved after the reset.
+    ``membrane_range`` is not used. ``H_t`` of the last forward is kept for
+    :func:`snnkd.trace.membrane_before_fire`.
+    """
+
+    def __init__(self, membrane_bits: int, membrane_range: float, **kwargs: Any) -> None:
+        super().__init__(membrane_bits, membrane_range, **kwargs)
+        self._source: list[nn.Module] = []  # a list: the layer is not registered twice
+
+    def link(self, layer: nn.Module) -> None:
+        """Share the step of ``layer`` (a ``mint`` :class:`QuantLayer` or its :class:`IntegerLayer`)."""
+        self._source = [layer]
+
+    def step(self) -> torch.Tensor:
+        if not self._source:
+            raise RuntimeError("MintLIFNode: not linked to a weight layer (see link_mint_neurons)")
+        return self._source[0].mint_step()
+
+    def leak_and_quantize(self, v: torch.Tensor) -> torch.Tensor:
+        """``U = d * round(clamp(tanh(V - (V - V_reset) / tau) / d, -Q, Q))``."""
+        v_reset = self.v_reset if self.v_reset is not None else 0.0
+        d = self.step()
+        return d * mint_codes(v - (v - v_reset) / self.tau, d, self.membrane_bits)
+
+    def _step(self, x: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = u + x / self.tau if self.decay_input else u + x
+        spike = self.surrogate_function(h - self.v_threshold)
+        s = spike.detach() if self.detach_reset else spike
+        v = h - s * self.v_threshold if self.v_reset is None else h * (1.0 - s) + s * self.v_reset
+        return spike, self.leak_and_quantize(v), h
+
+    def extra_repr(self) -> str:
+        return f"{neuron.LIFNode.extra_repr(self)}, membrane_bits={self.membrane_bits}, scheme=mint"
+
+
+def link_mint_neurons(model: nn.Module) -> None:
+    """Link every :class:`MintLIFNode` to the weight layer whose step it shares.
+
+    That is the last ``mint`` weight layer before it in module order, layers
+    inside a ``shortcut`` excluded: a residual block's neuron takes the step of
+    its main path's last layer, whose output the shortcut's is added to.
+    """
+    last: nn.Module | None = None
+    for name, m in model.named_modules():
+        if isinstance(m, QuantLayer | IntegerLayer) and "shortcut" not in name.split("."):
+            last = m
+        elif isinstance(m, MintLIFNode):
+            if last is None:
+                raise ValueError(f"quant.scheme mint: neuron '{name}' has no weight layer before it")
+            m.link(last)
+
+
 # --- the transform ------------------------------------------------------------------
 
 
-def fold_and_quantize(module: nn.Module, weight_bits: int, membrane_bits: int, membrane_range: float) -> None:
-    """In place: conv/linear (+ following BN) -> :class:`QuantLayer`, LIF -> :class:`QuantLIFNode`.
+def fold_and_quantize(
+    module: nn.Module, weight_bits: int, membrane_bits: int, membrane_range: float, scheme: str = "lsq"
+) -> None:
+    """In place: conv/linear (+ following BN) -> :class:`QuantLayer`, LIF -> :class:`QuantLIFNode`
+    (:class:`MintLIFNode` with ``scheme="mint"``, linked afterwards by :func:`link_mint_neurons`).
 
     A BN is folded into the layer just before it among its parent's children
     (the order in which data flows through every built-in architecture).
     """
+    node_cls = MintLIFNode if scheme == "mint" else QuantLIFNode
     children = list(module.named_children())
     skip: set[str] = set()
     for i, (name, child) in enumerate(children):
@@ -392,17 +501,17 @@ def fold_and_quantize(module: nn.Module, weight_bits: int, membrane_bits: int, m
                     bn = nxt
                     skip.add(nxt_name)
                     setattr(module, nxt_name, nn.Identity())
-            setattr(module, name, QuantLayer(child, bn, weight_bits))
+            setattr(module, name, QuantLayer(child, bn, weight_bits, scheme))
         elif isinstance(child, _BN):
             setattr(module, name, QuantBatchNorm(child, weight_bits))
         elif isinstance(child, neuron.LIFNode) and not isinstance(child, QuantLIFNode):
-            setattr(module, name, QuantLIFNode.from_lif(child, membrane_bits, membrane_range))
+            setattr(module, name, node_cls.from_lif(child, membrane_bits, membrane_range))
         elif isinstance(child, neuron.BaseNode):
             raise ValueError(
                 f"quantize_model: no quantized version of neuron {type(child).__name__} ('{name}')"
             )
         else:
-            fold_and_quantize(child, weight_bits, membrane_bits, membrane_range)
+            fold_and_quantize(child, weight_bits, membrane_bits, membrane_range, scheme)
 
 
 def quantize_model(model: nn.Module, cfg: Any) -> nn.Module:
@@ -414,10 +523,23 @@ def quantize_model(model: nn.Module, cfg: Any) -> nn.Module:
     q = cfg.quant
     check_bits(q.weight_bits, "quant.weight_bits")
     check_bits(q.membrane_bits, "quant.membrane_bits")
-    fold_and_quantize(model, q.weight_bits, q.membrane_bits, q.membrane_range)
+    scheme = getattr(q, "scheme", "lsq")
+    if scheme == "mint":
+        from snnkd.errors import ConfigError
+
+        for field in ("weight_bits", "membrane_bits"):
+            if getattr(q, field) < 2:
+                raise ConfigError(
+                    f"quant.{field}: scheme 'mint' rounds symmetrically onto 2^b - 1 levels; "
+                    f"expected an integer in 2..16, got {getattr(q, field)}"
+                )
+    fold_and_quantize(model, q.weight_bits, q.membrane_bits, q.membrane_range, scheme)
+    if scheme == "mint":
+        link_mint_neurons(model)
     model.weight_bits = q.weight_bits
     model.membrane_bits = q.membrane_bits
     model.membrane_range = q.membrane_range
+    model.quant_scheme = scheme
     return model
 
 
@@ -450,6 +572,7 @@ def export_integer(model: nn.Module) -> nn.Module:
                 swap(child)
 
     swap(out)
+    link_mint_neurons(out)  # mint neurons now read their step from the integer layers
     return out
 
 
@@ -492,8 +615,9 @@ def full_precision_copy(model: nn.Module) -> nn.Module:
 def model_size_bits(model: nn.Module) -> int:
     """Bits to store the network for inference.
 
-    Quantized: ``sum_layers (N_w * b + C_out * 32)`` (integer weights, a 32-bit
-    step per channel) ``+ 32 *`` every other parameter and folded bias.
+    Quantized: ``sum_layers (N_w * b + S * 32)`` (integer weights, a 32-bit
+    step per channel, ``S = C_out``, or per layer with ``mint``, ``S = 1``)
+    ``+ 32 *`` every other parameter and folded bias.
     Full precision: ``32 *`` number of parameters.
     """
     layers = quant_layers(model)
@@ -502,7 +626,7 @@ def model_size_bits(model: nn.Module) -> int:
     inside = {id(p) for m in layers.values() for p in m.parameters()}
     bits = 0
     for m in layers.values():
-        bits += m.weight.numel() * m.bits + 32 * m.out_channels  # codes + steps
+        bits += m.weight.numel() * m.bits + 32 * m.log_step.numel()  # codes + steps
         if m.bias is not None or m.bn is not None:
             bits += 32 * m.out_channels  # folded bias
     bits += 32 * sum(p.numel() for p in model.parameters() if id(p) not in inside)

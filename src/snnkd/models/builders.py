@@ -104,6 +104,71 @@ class BasicBlock(nn.Module):
         return self.lif2(out + self.shortcut(x))
 
 
+class MSBlock(nn.Module):
+    """Membrane-shortcut block (MS-ResNet): ``x + bn2(conv2(lif2(bn1(conv1(lif1(x))))))``.
+
+    ``x`` is a real-valued membrane input, not spikes: the residual path adds
+    pre-spike inputs, and the block fires at its start (``lif1``), so every
+    convolution reads spikes. When the block changes stride or width, the
+    shortcut is ``bn(conv1x1(lif1(x)))`` on the same input spikes (the suite's
+    choice, keeping every convolution spike-driven).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, neuron: Neuron) -> None:
+        super().__init__()
+        self.lif1 = neuron()
+        self.conv1 = layer.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = layer.BatchNorm2d(cout)
+        self.lif2 = neuron()
+        self.conv2 = layer.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = layer.BatchNorm2d(cout)
+        self.shortcut: nn.Module | None = None
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                layer.Conv2d(cin, cout, 1, stride=stride, bias=False), layer.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.lif1(x)
+        out = self.bn2(self.conv2(self.lif2(self.bn1(self.conv1(s)))))
+        return out + (x if self.shortcut is None else self.shortcut(s))
+
+
+def ms_resnet(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    neuron: Neuron,
+    stages=(64, 128, 256, 512),
+    blocks=(2, 2, 2, 2),
+    width: float = 1.0,
+):
+    """Membrane-shortcut spiking ResNet (MS-ResNet, Hu et al., TNNLS 2024), as MD-SNN trains it.
+
+    A stem ``bn(conv3x3)`` whose real-valued output is the first block's
+    membrane input, :class:`MSBlock` stages (stride 2 after the first), then a
+    neuron (``lif_out``), a global average pool and the head. The defaults are
+    MS-ResNet-18 for 32x32 images (stages 64/128/256/512, two blocks each).
+    """
+    stem = max(1, round(stages[0] * width))
+    layers: list[tuple[str, nn.Module]] = [
+        ("conv0", layer.Conv2d(input_shape[0], stem, 3, padding=1, bias=False)),
+        ("bn0", layer.BatchNorm2d(stem)),
+    ]
+    cin = stem
+    for s, (c, n) in enumerate(zip(stages, blocks, strict=True), 1):
+        cout = max(1, round(c * width))
+        for b in range(n):
+            stride = 2 if (s > 1 and b == 0) else 1
+            layers.append((f"block{s}_{b + 1}", MSBlock(cin, cout, stride, neuron)))
+            cin = cout
+    layers += [
+        ("lif_out", neuron()),
+        ("gap", layer.AdaptiveAvgPool2d(1)),
+        ("flatten", layer.Flatten()),
+    ]
+    return layers, cin
+
+
 def _conv_stack(
     dims: int, cin: int, channels: Sequence[int | str], neuron: Neuron
 ) -> tuple[list[tuple[str, nn.Module]], int, int]:
@@ -222,6 +287,7 @@ ARCHITECTURES.register("mlp", mlp)
 ARCHITECTURES.register("vgg", vgg)
 ARCHITECTURES.register("cnn1d", cnn1d)
 ARCHITECTURES.register("resnet", resnet)
+ARCHITECTURES.register("ms-resnet", ms_resnet)
 
 
 def build_model(

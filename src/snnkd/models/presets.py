@@ -33,6 +33,8 @@ PRESETS: dict[str, dict[str, Preset]] = {
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")  # CIFAR-style VGG-11, no FC hidden
 RESNET19: Preset = ("resnet", {"stages": (128, 256, 512), "blocks": (3, 3, 2)})
 RESNET8: Preset = ("resnet", {"stages": (16, 32, 64), "blocks": (1, 1, 1)})
+# MS-ResNet-18 (membrane shortcuts), the network MD-SNN's official code trains at T = 4.
+MS_RESNET18: Preset = ("ms-resnet", {"stages": (64, 128, 256, 512), "blocks": (2, 2, 2, 2)})
 
 
 def _image_presets(big: Preset) -> dict[str, Preset]:
@@ -84,6 +86,10 @@ PRESETS["speech-commands"] |= {
     "ra-student": RESNET8,
     "ra-teacher": PRESETS["speech-commands"]["teacher"],
 }
+
+
+for _name in ("cifar10", "cifar100", "tiny-imagenet", "n-caltech101"):  # MD-SNN's datasets
+    PRESETS[_name] |= {"ms-resnet18": MS_RESNET18}
 
 
 def preset_for(dataset: str, name: str) -> Preset:
