@@ -21,7 +21,8 @@ SURROGATES = ("atan", "sigmoid", "triangle")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused in every float field (``--lr inf`` fails here, not in training)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class NeuronConfig(_Strict):
@@ -35,7 +36,11 @@ class NeuronConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(20, ge=1)
+    epochs: int = Field(20, ge=1, description="maximum epochs (all of them unless patience is set)")
+    patience: int | None = Field(
+        None, ge=1, description="stop after this many epochs without a validation gain > min_delta"
+    )
+    min_delta: float = Field(0.0, ge=0.0, le=1.0, description="validation-accuracy gain that counts")
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0.0)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -149,12 +154,25 @@ def validate(data: dict[str, Any]) -> RunConfig:
         raise
 
 
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """``train.lr=0.01`` -> (["train", "lr"], 0.01); the value is parsed as YAML."""
+def parse_override(item: str, flag: str = "--set", what: str = "KEY") -> tuple[list[str], Any]:
+    """``train.lr=0.01`` -> (["train", "lr"], 0.01); the value is parsed as YAML.
+
+    ``flag`` and ``what`` name the option in errors (``--hparam`` expects NAME=VALUE).
+    """
     if "=" not in item:
-        raise ConfigError(f"--set: expected KEY=VALUE, got '{item}'")
+        raise ConfigError(f"{flag}: expected {what}=VALUE, got '{item}'")
     key, raw = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    if not key.strip():
+        raise ConfigError(f"{flag}: expected {what}=VALUE, got '{item}'")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{flag}: {key.strip()}: not a valid value ({_first_line(err)})") from None
+    return key.strip().split("."), value
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def merge(base: dict[str, Any], path: list[str], value: Any) -> None:
@@ -170,7 +188,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config: file not found: {p}")
-    data = yaml.safe_load(p.read_text()) or {}
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config: {p} is not valid YAML ({_first_line(err)})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config: cannot read {p} ({_first_line(err)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config: {p} must hold a mapping")
     return data

@@ -132,6 +132,17 @@ def quantize_membrane(h: torch.Tensor, bits: int, mem_range: float) -> torch.Ten
 # --- quantized layers ------------------------------------------------------------
 
 
+@torch.no_grad()
+def update_running_stats(bn: nn.Module, mean: torch.Tensor, var: torch.Tensor, n: float) -> None:
+    """A batch norm's running statistics from one batch's ``mean`` and biased ``var`` over ``n`` values,
+    as ``nn.BatchNorm`` does: ``r <- (1 - m) r + m x`` with ``m = momentum``, or the cumulative average
+    (``m = 1 / batches seen``) when ``momentum`` is None (what precise-BN recalibration sets)."""
+    bn.num_batches_tracked += 1
+    m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    bn.running_mean.mul_(1 - m).add_(m * mean.detach())
+    bn.running_var.mul_(1 - m).add_(m * var.detach() * n / max(n - 1, 1))
+
+
 def _constant_over_time(x_seq: torch.Tensor) -> bool:
     """An ``expand``-ed ``[T, B, ...]`` view (stride 0 over time): the same input at every step."""
     return x_seq.dim() > 2 and x_seq.shape[0] > 1 and x_seq.stride(0) == 0
@@ -196,12 +207,7 @@ class QuantLayer(nn.Module):
             dims = [d for d in range(y.dim()) if d != c_dim]
             mean, var = y.mean(dims), y.var(dims, unbiased=False)
             if bn.track_running_stats:
-                n = y.numel() / y.shape[c_dim]
-                m = bn.momentum if bn.momentum is not None else 0.1
-                with torch.no_grad():
-                    bn.running_mean.mul_(1 - m).add_(m * mean.detach())
-                    bn.running_var.mul_(1 - m).add_(m * var.detach() * n / max(n - 1, 1))
-                    bn.num_batches_tracked += 1
+                update_running_stats(bn, mean, var, y.numel() / y.shape[c_dim])
         else:
             mean, var = bn.running_mean, bn.running_var
         gamma = bn.weight if bn.affine else torch.ones_like(mean)
@@ -312,10 +318,7 @@ class QuantBatchNorm(nn.Module):
         dims = [d for d in range(x.dim()) if d != 1]
         if self.training:
             mean, var = x.mean(dims), x.var(dims, unbiased=False)
-            with torch.no_grad():
-                n = x.numel() / x.shape[1]
-                bn.running_mean.mul_(0.9).add_(0.1 * mean.detach())
-                bn.running_var.mul_(0.9).add_(0.1 * var.detach() * n / max(n - 1, 1))
+            update_running_stats(bn, mean, var, x.numel() / x.shape[1])
         else:
             mean, var = bn.running_mean, bn.running_var
         a = bn.weight / torch.sqrt(var + bn.eps)

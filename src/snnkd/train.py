@@ -28,13 +28,16 @@ from snnkd.config import RunConfig
 from snnkd.data import Splits, load_splits
 from snnkd.data.encoders import ENCODERS, is_deterministic
 from snnkd.data.loader import batches, num_batches
-from snnkd.errors import ConfigError, TrainingDiverged
+from snnkd.early_stopping import EarlyStopping
+from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
 from snnkd.methods import Method, RecipeLoss, get_method
 from snnkd.models import build_model, preset_for
 from snnkd.models.builders import SpikingNet, rebuild
 from snnkd.trace import Knowledge, Tracer
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+#: per-epoch statistics that are timings, kept out of checkpoints so that identical runs give identical files
+TIMINGS = ("epoch_seconds",)
 
 
 def seed_everything(seed: int) -> None:
@@ -71,6 +74,12 @@ class Teacher:
     def load(cls, path: str, device: torch.device) -> Teacher:
         state = checkpoint.load(path)
         model = rebuild_from_state(state)
+        bad = non_finite_tensors(model)
+        if bad:
+            raise CheckpointError(
+                f"teacher: {path} holds non-finite weights ({bad[0]} and {len(bad) - 1} more); "
+                "it cannot be learnt from: train the teacher again"
+            )
         model.to(device).eval()
         for p in model.parameters():
             p.requires_grad_(False)
@@ -97,6 +106,7 @@ class Run:
     teacher: Teacher | None
     device: torch.device
     history: list[dict[str, float]] = field(default_factory=list)
+    reference_loss: float | None = None  # the first batch's loss: the scale divergence is judged on
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return ENCODERS.get(self.cfg.encoder)(x, self.cfg.steps, generator)
@@ -206,12 +216,14 @@ def _teacher_knowledge(run: Run, tracer: Tracer) -> Knowledge | None:
     if key in _TEACHER_CACHE:
         return _TEACHER_CACHE[key].to(run.device)
     path = teacher_cache_dir() / f"{key}.pt"
+    expected = _expected_layout(run, tracer)
     if path.is_file():
         try:
             knowledge = Knowledge(**torch.load(path, map_location="cpu", weights_only=True))
         except Exception:  # a damaged cache entry is recomputed
             knowledge = None
-        if knowledge is not None and len(knowledge.logits) == len(run.data.train):
+        # a stale or damaged entry (shape, dtype, a missing field, NaN) is recomputed
+        if knowledge is not None and _cache_valid(knowledge, expected, len(run.data.train)):
             _TEACHER_CACHE[key] = knowledge
             return knowledge.to(run.device)
     parts = []
@@ -221,12 +233,113 @@ def _teacher_knowledge(run: Run, tracer: Tracer) -> Knowledge | None:
             parts.append(tracer(ENCODERS.get(t.encoder)(x, t.steps)))
             _reset(t.model)
     knowledge = Knowledge.cat(parts).clone().to("cpu")
+    _check_teacher_knowledge(run, knowledge)
     _TEACHER_CACHE[key] = knowledge
     try:
         checkpoint.atomic_write(path, lambda p: torch.save(vars(knowledge), p))
     except OSError:
         pass  # a read-only cache location only costs recomputation
     return knowledge.to(run.device)
+
+
+def _named_tensors(k: Knowledge) -> list[tuple[str, torch.Tensor, int]]:
+    """Every tensor of a knowledge record: (field name, tensor, batch dimension)."""
+    out = [("logits", k.logits, 0)]
+    out += [(n, getattr(k, n), 1) for n in ("readout", "out_spikes") if getattr(k, n) is not None]
+    for group in ("spikes", "membrane"):
+        out += [(f"{group}.{layer}", t, 1) for layer, t in getattr(k, group).items()]
+    return out
+
+
+def _layout(k: Knowledge) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Shape (batch dimension as -1) and dtype of every tensor of a knowledge record."""
+    return {
+        name: (tuple(-1 if d == dim else n for d, n in enumerate(t.shape)), t.dtype)
+        for name, t, dim in _named_tensors(k)
+    }
+
+
+def _expected_layout(run: Run, tracer: Tracer | None) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """The layout the teacher's knowledge of the train split must have (from a two-sample probe)."""
+    t = run.teacher
+    tracer = tracer or Tracer(t.model, run.teacher_needs)
+    with torch.inference_mode():
+        x = run.data.batch(run.data.train.x[:2].to(run.device), False)
+        probe = tracer(ENCODERS.get(t.encoder)(x, t.steps))
+        _reset(t.model)
+    return _layout(probe)
+
+
+def _cache_valid(k: Knowledge, expected: dict, rows: int) -> bool:
+    """A cached record fits: every field in the expected shape and dtype, ``rows`` samples, finite."""
+    return (
+        _layout(k) == expected
+        and all(t.shape[dim] == rows for _, t, dim in _named_tensors(k))
+        and not _non_finite_fields(k)
+    )
+
+
+def _non_finite_fields(k: Knowledge) -> list[str]:
+    return [
+        name
+        for name, t, _ in _named_tensors(k)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+
+
+def _check_teacher_knowledge(run: Run, k: Knowledge) -> None:
+    """Refuse a teacher whose outputs on the train split are not finite, naming its checkpoint."""
+    bad = _non_finite_fields(k)
+    if not bad:
+        return
+    rows = int((~torch.isfinite(k.logits)).any(1).sum())
+    raise CheckpointError(
+        f"teacher: {run.teacher.path} gives non-finite {bad[0]} (logits non-finite on {rows} of "
+        f"{len(k.logits)} training samples); it cannot be learnt from: train the teacher again"
+    )
+
+
+def non_finite_tensors(*modules: nn.Module) -> list[str]:
+    """Names of floating-point parameters and buffers holding NaN or infinity."""
+    bad = []
+    for module in modules:
+        for name, t in [*module.named_parameters(), *module.named_buffers()]:
+            if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+                bad.append(name)
+    return bad
+
+
+#: a batch loss above ``DIVERGENCE_FACTOR * max(first batch loss, 1)`` means the run diverged
+DIVERGENCE_FACTOR = 1e3
+
+
+def check_divergence(run: Run, epoch: int, losses: list[torch.Tensor]) -> None:
+    """Stop a run that diverged while its loss stayed finite; called after every epoch.
+
+    Diverged means: some batch's loss exceeded ``DIVERGENCE_FACTOR`` times the run's
+    first batch loss (at least 1), or a parameter or buffer (batch-norm statistics
+    included) of the student or its loss is NaN or infinite. Such a run would
+    otherwise publish a chance-level checkpoint.
+    """
+    if not losses:
+        return
+    values = torch.stack([v.float() for v in losses])
+    if run.reference_loss is None:
+        run.reference_loss = float(values[0])
+    peak = float(values.max())
+    limit = DIVERGENCE_FACTOR * max(run.reference_loss, 1.0)
+    advice = "lower the learning rate (or set train.grad_clip) or the loss weights"
+    if peak > limit:
+        raise TrainingDiverged(
+            f"loss exploded to {peak:.3g} in epoch {epoch} (first batch: {run.reference_loss:.3g}, "
+            f"limit {limit:.3g}); {advice}"
+        )
+    bad = non_finite_tensors(run.model, run.loss)
+    if bad:
+        raise TrainingDiverged(
+            f"{len(bad)} parameters or buffers became NaN or infinite in epoch {epoch} "
+            f"(first: {bad[0]}); {advice}"
+        )
 
 
 def _reset(model: nn.Module) -> None:
@@ -267,6 +380,7 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
     amp = torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=cfg.train.amp)
     gen = epoch_generator(cfg.seed, epoch)
     sums: dict[str, list[torch.Tensor]] = {}
+    losses: list[torch.Tensor] = []  # per batch, checked for divergence once the epoch ends
     seen = 0
     bar = _progress(num_batches(run.data.train, cfg.train.batch_size), f"epoch {epoch}", show)
     pin = run.device.type == "cuda"  # pinned host batches make the copies below asynchronous
@@ -287,6 +401,11 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
                     teacher = teacher.clone()
             loss, parts = run.loss(student, teacher, y)
         if not torch.isfinite(loss):
+            if teacher is not None and not bool(torch.isfinite(teacher.logits).all()):
+                raise CheckpointError(
+                    f"teacher: {run.teacher.path} gives non-finite logits in epoch {epoch}; "
+                    "it cannot be learnt from: train the teacher again"
+                )
             raise TrainingDiverged(
                 f"loss became {float(loss)} at epoch {epoch} (terms: "
                 + ", ".join(f"{k}={float(v):.4g}" for k, v in parts.items())
@@ -301,12 +420,14 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
         b = len(y)
         seen += b
         # kept as tensors and summed once per epoch: no per-batch conversions to Python floats
+        losses.append(loss.detach())
         sums.setdefault("loss", []).append(loss.detach() * b)
         for k, v in parts.items():
             sums.setdefault(f"loss_{k}", []).append(v * b)
         sums.setdefault("train_accuracy", []).append((student.logits.detach().argmax(1) == y).sum())
         bar.update(1)
     bar.close()
+    check_divergence(run, epoch, losses)
     return {k: float(torch.stack(v).sum()) / seen for k, v in sums.items()}
 
 
@@ -335,6 +456,7 @@ def fit(
     if run.loss.terms and any(_has_module(t.name) for t in run.loss.terms):
         _setup_loss(run, student_tracer, teacher_tracer)
     opt, sched = _optimizer(run)
+    stopper = EarlyStopping(cfg.train.patience, cfg.train.min_delta)
     start = 1
     if resume and ckpt_path.exists():
         state = checkpoint.load(ckpt_path)
@@ -346,21 +468,28 @@ def fit(
         run.loss.load_state_dict(state["loss"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if "early_stopping" in state:
+            stopper.load_state_dict(state["early_stopping"])
         run.history = list(state["history"])
         start = int(state["epoch"]) + 1
     t_start = time.perf_counter()
     last = min(cfg.train.epochs, stop_after) if stop_after else cfg.train.epochs
+    epoch = start - 1
     for epoch in range(start, last + 1):
+        if stopper.stopped:
+            break
         t0 = time.perf_counter()
         stats = train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show_progress)
         sched.step()
+        _recalibrate_bn(run)
         stats["val_accuracy"] = M.accuracy(
             run.model, run.data.val, _eval_encoder(run), cfg.train.eval_batch_size, run.device
         )
         stats["epoch_seconds"] = time.perf_counter() - t0
         stats["epoch"] = epoch
         run.history.append(stats)
-        checkpoint.save(ckpt_path, _state(run, opt, sched, epoch))
+        stopper.update(epoch, stats["val_accuracy"], run.model)
+        checkpoint.save(ckpt_path, _state(run, opt, sched, epoch, stopper))
         if on_epoch is not None:
             on_epoch(epoch, stats)
         if show_progress:
@@ -371,9 +500,26 @@ def fit(
                 file=sys.stderr,
             )
     train_seconds = time.perf_counter() - t_start
-    if last < cfg.train.epochs:
+    if last < cfg.train.epochs and not stopper.stopped:
         return {"stopped_after": last}
-    return final_metrics(run, train_seconds)
+    if cfg.train.patience is not None:  # the best-validation weights are the result
+        stopper.restore(run.model)
+        checkpoint.save(ckpt_path, _state(run, opt, sched, len(run.history), stopper))
+    return final_metrics(run, train_seconds, stopper)
+
+
+def _recalibrate_bn(run: Run) -> None:
+    """Batch-norm statistics from the training split before evaluating (see :mod:`snnkd.batchnorm`)."""
+    from snnkd.batchnorm import recalibrate
+
+    gen = torch.Generator().manual_seed(run.cfg.seed)
+    recalibrate(
+        run.model,
+        run.data.train.x,
+        lambda x: run.encode(run.data.batch(x, False), gen),
+        run.cfg.train.eval_batch_size,
+        run.device,
+    )
 
 
 def _has_module(name: str) -> bool:
@@ -403,7 +549,8 @@ def _eval_encoder(run: Run) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda x: run.encode(run.data.batch(x, False), gen)
 
 
-def _state(run: Run, opt, sched, epoch: int) -> dict[str, Any]:
+def _state(run: Run, opt, sched, epoch: int, stopper: EarlyStopping) -> dict[str, Any]:
+    """The checkpoint; once a run with ``patience`` has ended, ``model`` holds its best-validation weights."""
     return {
         "config": run.cfg.model_dump(),
         "identity": run.cfg.identity(),
@@ -413,11 +560,13 @@ def _state(run: Run, opt, sched, epoch: int) -> dict[str, Any]:
         "optimizer": opt.state_dict(),
         "scheduler": sched.state_dict(),
         "epoch": epoch,
-        "history": run.history,
+        # timings differ between identical runs: they stay in metrics.json and MLflow
+        "history": [{k: v for k, v in h.items() if k not in TIMINGS} for h in run.history],
+        "early_stopping": stopper.state_dict(),
     }
 
 
-def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
+def final_metrics(run: Run, train_seconds: float, stopper: EarlyStopping | None = None) -> dict[str, Any]:
     """Test metrics of the trained student, with what produced them."""
     from snnkd import metrics as M
 
@@ -440,7 +589,10 @@ def final_metrics(run: Run, train_seconds: float) -> dict[str, Any]:
         **M.model_size(run.model, bits),
         **hardware,
         "train_seconds": train_seconds,
-        "epochs": cfg.train.epochs,
+        "epochs": len(run.history),  # epochs actually trained
+        "max_epochs": cfg.train.epochs,
+        "best_epoch": stopper.best_epoch if stopper is not None and stopper.best_epoch else len(run.history),
+        "stopped_early": bool(stopper is not None and stopper.stopped),
         "method": run.method.name,
         "paper": run.method.paper,
         "hparams": run.hparams,

