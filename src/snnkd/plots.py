@@ -1,66 +1,198 @@
-"""Leaderboard figures: accuracy against energy (Pareto front), firing rate per layer."""
+"""Leaderboard figures from the per-run table: trade-offs, firing rates, validation curves.
+
+Every figure reads one row per (dataset, method, seed) and shows, per method, the
+mean over seeds with error bars of one standard deviation (``ddof=1``; none with
+a single seed), on both axes where both vary. Each method keeps one colour and
+one marker in every figure (:func:`styles`), and legends sit outside the axes,
+so no point is hidden.
+"""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+# Okabe-Ito and Tableau colours: 14 distinct hues before any repeats.
+COLOURS = [
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+    "#F0E442", "#8C564B", "#7F7F7F", "#BCBD22", "#9467BD", "#17BECF", "#E377C2",
+]  # fmt: skip
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p", "d", "8"]
 
-def _figure(n: int, width: float = 6.0, height: float = 4.5):
+AXES = {
+    "spikes_per_sample": ("spikes per sample", 1.0),
+    "synops": ("SynOps per sample", 1.0),
+    "energy_pj": ("energy per inference (nJ)", 1e-3),
+}
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
-    return plt, fig, axes[0]
+    return plt
 
 
-def pareto(table: pd.DataFrame, path: Path) -> Path:
-    """Test accuracy against energy per inference per method (error bars: std over seeds), front joined."""
-    datasets = sorted(table["dataset"].unique())
-    plt, fig, axes = _figure(len(datasets))
-    for ax, dataset in zip(axes, datasets, strict=True):
-        part = table[table["dataset"] == dataset]
-        for row in part.itertuples(index=False):
-            ax.errorbar(
-                row.energy_pj / 1e3,
-                100 * row.test_acc_mean,
-                xerr=None if pd.isna(row.energy_pj_std) else row.energy_pj_std / 1e3,
-                yerr=None if pd.isna(row.test_acc_std) else 100 * row.test_acc_std,
-                fmt="*" if row.pareto else "o",
-                markersize=11 if row.pareto else 6,
-                capsize=3,
-                label=row.method,
-            )
-        front = part[part["pareto"]].sort_values("energy_pj")
-        ax.step(
-            front["energy_pj"] / 1e3, 100 * front["test_acc_mean"], where="post", color="grey", lw=1, ls="--"
+def styles(methods: Iterable[str]) -> dict[str, dict[str, str]]:
+    """A distinct (colour, marker) per method, fixed by the sorted method names."""
+    names = sorted(set(methods))
+    return {
+        m: {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[i % len(MARKERS)]}
+        for i, m in enumerate(names)
+    }
+
+
+def per_method(runs: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Mean and std over seeds of ``columns`` per (dataset, method): ``<col>_mean``, ``<col>_std``."""
+    grouped = runs.groupby(["dataset", "method"])[columns]
+    out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    return out.reset_index()
+
+
+def _legend(fig, style: dict[str, dict[str, str]], bars: bool = False) -> None:
+    """One legend for the figure, right of the axes, with every method (patches for bar charts)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=s["color"], label=m)
+        if bars
+        else Line2D([], [], ls="", color=s["color"], marker=s["marker"], markersize=7, label=m)
+        for m, s in style.items()
+    ]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="method")
+
+
+def _tradeoff_axis(ax, part: pd.DataFrame, x: str, style) -> None:
+    label, scale = AXES[x]
+    for row in part.itertuples(index=False):
+        s = style[row.method]
+        xm, xs = getattr(row, f"{x}_mean"), getattr(row, f"{x}_std")
+        ym, ys = row.test_accuracy_mean, row.test_accuracy_std
+        ax.errorbar(
+            scale * xm,
+            100 * ym,
+            xerr=None if pd.isna(xs) else scale * xs,
+            yerr=None if pd.isna(ys) else 100 * ys,
+            fmt=s["marker"],
+            color=s["color"],
+            markersize=7,
+            capsize=3,
+            elinewidth=1,
+            markeredgecolor="white",
+            markeredgewidth=0.6,
         )
-        ax.set(title=dataset, xlabel="energy per inference (nJ)", ylabel="test accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Accuracy vs energy (★ Pareto front; bars: std over seeds)")
+    ax.set(xlabel=label, ylabel="test accuracy (%)")
+    ax.grid(alpha=0.3)
+
+
+def tradeoffs(runs: pd.DataFrame, xs: list[str] | None = None, datasets: list[str] | None = None):
+    """Accuracy against each of ``xs`` (default: spikes, SynOps, energy), one row of panels per dataset."""
+    plt = _pyplot()
+    xs = xs or list(AXES)
+    datasets = datasets or sorted(runs["dataset"].unique())
+    runs = runs[runs["dataset"].isin(datasets)]
+    stats = per_method(runs, ["test_accuracy", *xs])
+    style = styles(runs["method"])
+    single = len(xs) * len(datasets) == 1  # the main trade-off plot on its own: larger
+    width, height = (8.0, 5.4) if single else (4.8, 3.9)
+    fig, axes = plt.subplots(
+        len(datasets), len(xs), figsize=(width * len(xs), height * len(datasets)), squeeze=False
+    )
+    for r, dataset in enumerate(datasets):
+        part = stats[stats["dataset"] == dataset]
+        for c, x in enumerate(xs):
+            _tradeoff_axis(axes[r][c], part, x, style)
+            axes[r][c].set_title(f"{dataset}: accuracy vs {AXES[x][0].split(' (')[0]}", fontsize=10)
+    fig.suptitle("Test accuracy against activity and cost (mean ± 1 std over seeds, both axes)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _legend(fig, style)
+    return fig
+
+
+def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None):
+    """Mean firing rate of every spiking layer: one group per layer, one bar per method, ± 1 std."""
+    plt = _pyplot()
+    prefix = "firing_rate/"
+    cols = [c for c in runs.columns if c.startswith(prefix)]
+    datasets = datasets or sorted(runs["dataset"].unique()) or ["(no runs)"]
+    style = styles(runs["method"])
+    fig, axes = plt.subplots(len(datasets), 1, figsize=(11, 3.6 * len(datasets)), squeeze=False)
+    for ax, dataset in zip(axes[:, 0], datasets, strict=True):
+        part = runs[runs["dataset"] == dataset]
+        layers = [c for c in cols if part[c].notna().any()]
+        methods = sorted(part["method"].unique())
+        width = 0.85 / max(1, len(methods))
+        for j, method in enumerate(methods):
+            rows = part[part["method"] == method][layers]
+            mean, std = rows.mean(), rows.std(ddof=1)
+            pos = [i - 0.425 + width * (j + 0.5) for i in range(len(layers))]
+            ax.bar(
+                pos,
+                mean.to_numpy(),
+                width,
+                yerr=None if len(rows) < 2 else std.to_numpy(),
+                color=style[method]["color"],
+                capsize=2,
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.set_xticks(range(len(layers)), [c.removeprefix(prefix) for c in layers])
+        ax.set(title=dataset, ylabel="firing rate (spikes / neuron / step)")
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Firing rate per layer (mean ± 1 std over seeds)", fontsize=11)
+    fig.tight_layout()
+    _legend(fig, style, bars=True)
+    return fig
+
+
+def curves(curves: pd.DataFrame, dataset: str, methods: Iterable[str] | None = None):
+    """Validation accuracy per epoch per method: mean line and a ± 1 std band over seeds.
+
+    ``curves`` has columns ``dataset, method, seed, epoch, val_accuracy``.
+    """
+    plt = _pyplot()
+    part = curves[curves["dataset"] == dataset]
+    style = styles(methods if methods is not None else curves["method"])
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for method, rows in sorted(part.groupby("method")):
+        by_epoch = rows.groupby("epoch")["val_accuracy"]
+        mean, std = 100 * by_epoch.mean(), 100 * by_epoch.std(ddof=1).fillna(0.0)
+        s = style[method]
+        ax.plot(mean.index, mean.to_numpy(), color=s["color"], marker=s["marker"], markersize=4, lw=1.4)
+        ax.fill_between(
+            mean.index, (mean - std).to_numpy(), (mean + std).to_numpy(), color=s["color"], alpha=0.15
+        )
+    ax.set(title=f"{dataset}: validation accuracy (mean, band ± 1 std over seeds)", xlabel="epoch")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _legend(fig, {m: style[m] for m in sorted(part["method"].unique())})
+    return fig
+
+
+def png(fig, path: Path | None = None, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (written to ``path`` too when given); closes it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    _pyplot().close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def pareto(runs: pd.DataFrame, path: Path) -> Path:
+    """``pareto.png``: accuracy against spikes, SynOps and energy per dataset."""
+    png(tradeoffs(runs), path)
     return path
 
 
-def layer_rates(rates: pd.DataFrame, path: Path) -> Path:
-    """Mean firing rate of every spiking layer, one group of bars per layer, one bar per method."""
-    datasets = sorted(rates["dataset"].unique()) or ["(no runs)"]
-    plt, fig, axes = _figure(len(datasets), width=7.0)
-    for ax, dataset in zip(axes, datasets, strict=True):
-        part = rates[rates["dataset"] == dataset]
-        if not part.empty:
-            wide = part.pivot(index="layer", columns="method", values="firing_rate")
-            wide.plot.bar(ax=ax, rot=0, width=0.85)
-            ax.legend(fontsize=7, ncols=2)
-        ax.set(title=dataset, xlabel="layer", ylabel="firing rate (spikes / neuron / step)")
-        ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def layer_rates(runs: pd.DataFrame, path: Path) -> Path:
+    """``firing_rates.png``: firing rate per layer and method with error bars."""
+    png(firing_rates(runs), path)
     return path

@@ -1,7 +1,7 @@
 """A finished run's files: ``metrics.json`` (numbers only), ``run.json`` (what produced them), ``curve.csv``.
 
-``metrics.json`` holds the scalar results and the per-layer firing rates (a
-few dozen values, so ``dvc metrics show`` fits on a screen); ``run.json`` holds
+``metrics.json`` holds the scalar results, the per-layer firing rates and the
+``neurobench`` block (a few dozen values, so ``dvc metrics show`` fits on a screen); ``run.json`` holds
 the resolved configuration, identity, method, hyper-parameters, loss terms,
 teacher and device; ``curve.csv`` holds one row per epoch. ``metrics.json`` is
 written last: its presence marks a finished run.
@@ -20,7 +20,8 @@ METRICS_FILE = "metrics.json"
 RUN_FILE = "run.json"
 CURVE_FILE = "curve.csv"
 FILES = (RUN_FILE, CURVE_FILE, METRICS_FILE)  # in writing order
-NESTED_METRICS = ("firing_rate_per_layer",)  # {layer: rate}: metrics, though not scalars
+# {layer: rate} and NeuroBench 2.3's metrics by its names: metrics, though not scalars
+NESTED_METRICS = ("firing_rate_per_layer", "neurobench")
 
 
 def is_number(value: Any) -> bool:
