@@ -9,6 +9,7 @@ from handbuilt import CLASSES, T, handbuilt_net
 from spikingjelly.activation_based import functional
 
 from snnkd import metrics as M
+from snnkd import run_files
 from snnkd.data.registry import Split
 from snnkd.neurobench_metrics import flat
 
@@ -67,6 +68,8 @@ def test_every_run_has_the_neurobench_block_from_the_same_samples(trained_studen
     assert nb["ClassificationAccuracy"] == m["test_accuracy"]
     assert nb["SynapticOperations"]["Effective_ACs"] == m["synops"]
     assert m["macs"] == 36_864
+    numbers, _ = run_files.split(m)  # what metrics.json holds
+    assert numbers["neurobench"] == nb
     layers = m["firing_rate_per_layer"]
     assert set(nb["ActivationSparsityByLayer"]) == set(layers)
     for name, rate in layers.items():

@@ -82,6 +82,7 @@ class Counter:
         self._seen: list[tuple[str, str, Any]] = []
         self._handles: list[Any] = []
         self._stored: dict[str, bool] = {}
+        self._dense: dict[tuple, int] = {}
         self.samples = 0
         self.correct = 0
         self.nonzero: dict[str, int] = defaultdict(int)
@@ -146,9 +147,15 @@ class Counter:
             self.membrane_updates += v_seq[0].numel() + int(torch.count_nonzero(v_seq[1:] - v_seq[:-1]))
 
     def _count_connection(self, mod: nn.Module, x: torch.Tensor, w: torch.Tensor, out: torch.Tensor) -> None:
-        xb, wb = (x != 0).to(w.dtype), (w != 0).to(w.dtype)
-        effective = int(_connection_op(mod, xb, wb).sum())
-        self.ops["Dense"] += int(_connection_op(mod, torch.ones_like(xb), torch.ones_like(wb)).sum())
+        # 0/1 operands in float32 (exact per output, at most fan-in), summed in float64 (exact totals)
+        xb, wb = (x != 0).float(), (w != 0).float()
+        with torch.autocast(x.device.type, enabled=False):
+            effective = int(_connection_op(mod, xb, wb).sum(dtype=torch.float64))
+            key = (id(mod), tuple(x.shape), tuple(w.shape))  # Dense depends on shapes only
+            if key not in self._dense:
+                ones = _connection_op(mod, torch.ones_like(xb), torch.ones_like(wb))
+                self._dense[key] = int(ones.sum(dtype=torch.float64))
+        self.ops["Dense"] += self._dense[key]
         if is_binary(x):
             self.ops["Effective_ACs"] += effective
         else:
