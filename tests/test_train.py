@@ -104,8 +104,8 @@ def test_cli_train_then_eval(tmp_path, capsys):
     assert main(["eval", str(out / "checkpoint.pt")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["accuracy"] == metrics["test_accuracy"]
-    # a finished run is not overwritten by accident
-    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 1
+    # a finished run is not overwritten by accident (bad input: exit code 2)
+    assert main(["train", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
 
 
 def test_help_does_not_import_heavy_libraries():

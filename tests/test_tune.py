@@ -197,7 +197,7 @@ def test_bad_input_is_one_line_and_exit_2(in_tmp, capsys, extra, expected):
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("snnkd: error: ") and expected in lines[0], err
     assert SECRET not in out + err
-    assert not (in_tmp / "results").exists()
+    assert not (in_tmp / "results").exists() and not (in_tmp / "runs/tune").exists()
 
 
 # --- studies ----------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def test_three_workers_share_one_postgres_study(in_tmp, pg_url):
     for t in complete:
         assert by_trial[t.number].data.metrics["val_accuracy"] == pytest.approx(t.value)
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(max(t.value for t in complete))
-    tuned = yaml.safe_load((in_tmp / "results/tuned/digits/logit-reg.yaml").read_text())
+    tuned = yaml.safe_load((in_tmp / "runs/tune/tuned/digits/logit-reg.yaml").read_text())
     assert set(tuned["hparams"]) == {"lambda_z"} and tuned["method"] == "logit-reg"
 
 
@@ -341,14 +341,14 @@ def test_multi_objective_front_and_masked_password(in_tmp, pg_url, capsys):
     names = optuna.load_study(study_name=name, storage=pg_url).metric_names
     assert names == ["val_accuracy", "val_spikes_per_sample"]
     assert summary["storage"] == pg_url.replace(SECRET, "***")
-    for path in (in_tmp / "results").rglob("*"):
+    for path in (in_tmp / "runs/tune").rglob("*"):
         if path.is_file() and path.suffix != ".png":
             assert SECRET not in path.read_text(), path
 
     # the tuned file is a partial run config that `snnkd train --config` accepts
     from snnkd.config import load_yaml, validate
 
-    cfg = validate(load_yaml(in_tmp / "results/tuned/digits/logit-reg.yaml"))
+    cfg = validate(load_yaml(in_tmp / "runs/tune/tuned/digits/logit-reg.yaml"))
     assert cfg.method == "logit-reg" and "lambda_z" in cfg.hparams
 
     from mlflow.tracking import MlflowClient

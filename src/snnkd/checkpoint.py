@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,19 @@ FORMAT = "snnkd-checkpoint-v1"
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers never see half a file.
+
+    The temporary file ``.<name>.<pid>.<random>.tmp`` sits beside ``path``; the
+    result gets the permissions any new file gets (``0666`` less the umask), and
+    temporary files left by writers that were killed are removed first.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -28,12 +38,69 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``/proc``), else by setting it back at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(path: Path, max_age: float = 3600.0) -> list[Path]:
+    """Remove ``.<name>.<pid>.*.tmp`` files of ``path`` whose writer no longer runs.
+
+    A writer is identified by the pid in the name (this host's processes); a
+    file without one (older releases) counts as stale after ``max_age`` seconds.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit():
+            stale = not _alive(int(pid))
+        else:
+            try:
+                stale = time.time() - tmp.stat().st_mtime > max_age
+            except OSError:
+                continue
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def atomic_text(path: Path, text: str) -> None:
     atomic_write(path, lambda p: p.write_text(text))
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda p: torch.save({"format": FORMAT, **state}, p))
+    """Write a checkpoint atomically; equal states give byte-identical files.
+
+    ``torch.save`` is handed an open file, not a name: given a name it stores the
+    (random) temporary file's name inside the archive.
+    """
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+
+    atomic_write(path, write)
 
 
 def load(path: str | Path) -> dict[str, Any]:

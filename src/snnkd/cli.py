@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from snnkd import pipeline_cli
-from snnkd.errors import SnnkdError
+from snnkd.errors import ConfigError, SnnkdError
+from snnkd.outdir import check_out_dir, created_dir
 
 # flag -> (config path, type)
 TRAIN_FLAGS: dict[str, tuple[str, type]] = {
@@ -66,7 +68,7 @@ def run_config(args: argparse.Namespace) -> Any:
     for item in args.set:
         merge(data, *parse_override(item))
     for item in args.hparam:
-        path, value = parse_override(item)
+        path, value = parse_override(item, "--hparam", "NAME")
         merge(data, ["hparams", *path], value)
     for flag, (path, _) in TRAIN_FLAGS.items():
         value = getattr(args, flag)
@@ -90,12 +92,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from snnkd.train import prepare, summary
 
     cfg = run_config(args)
-    run = prepare(cfg)  # every check happens here, before anything is written
     out = Path(args.out) if args.out else default_out(cfg)
+    check_out_dir(out, "--out")
     if (out / "metrics.json").exists() and not args.resume and not args.force:
-        raise SnnkdError(f"--out: {out} already holds a finished run; use --force or --resume")
-    out.mkdir(parents=True, exist_ok=True)
-    metrics, path = fit_and_track(args, run, out)
+        raise ConfigError(f"--out: {out} already holds a finished run; use --force or --resume")
+    run = prepare(cfg)  # every check happens here, before anything is written
+    with created_dir(out):
+        metrics, path = fit_and_track(args, run, out)
     print(summary(metrics))
     print(f"wrote {path}")
     return 0
@@ -166,7 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_triton_noise(record: logging.LogRecord) -> bool:
+    """Drop torch's "Triton not available" warning: this CPU package never uses Triton kernels."""
+    return not str(record.msg).startswith("Triton not available")
+
+
+def quiet_torch_logs() -> None:
+    """Silence warnings torch prints on every import that carry no information here."""
+    logger = logging.getLogger("torch._library.triton")
+    if _no_triton_noise not in logger.filters:
+        logger.addFilter(_no_triton_noise)
+
+
 def main(argv: list[str] | None = None) -> int:
+    quiet_torch_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

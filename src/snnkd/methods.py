@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn as nn
@@ -116,6 +116,18 @@ class Method:
     transform: Callable[[nn.Module, Any], nn.Module] | None = None
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        roles = get_args(TeacherRole)
+        if self.teacher not in roles:
+            raise ConfigError(
+                f"method {self.name}: teacher '{self.teacher}' is not a teacher role; "
+                f"valid choices: {', '.join(roles)}"
+            )
+        if self.readout not in (None, "mean", "spiking"):
+            raise ConfigError(
+                f"method {self.name}: readout '{self.readout}' is not valid; valid choices: mean, spiking"
+            )
+
     def resolve(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults overlaid with ``given``, each checked against its range."""
         unknown = sorted(set(given) - set(self.hparams))
@@ -168,8 +180,22 @@ def _load_file(path: Path) -> None:
         raise ConfigError(f"plugin_dirs: cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:  # any error of a plugin's own code: one line naming the file
+        sys.modules.pop(module_name, None)
+        raise ConfigError(f"plugin {path}: {_one_line(err)}") from None
     _loaded.add(key)
+
+
+def _one_line(err: BaseException) -> str:
+    """``ErrorType: first line of the message`` (a ConfigError's message alone)."""
+    text = (str(err).strip().splitlines() or [""])[0]
+    if isinstance(err, ConfigError):
+        return text
+    if isinstance(err, SyntaxError) and err.lineno:
+        text = f"{err.msg} (line {err.lineno})"
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def discover(plugin_dirs: Iterable[str | Path] = ()) -> Registry[Method]:
@@ -188,7 +214,10 @@ def discover(plugin_dirs: Iterable[str | Path] = ()) -> Registry[Method]:
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if f"ep:{ep.value}" not in _loaded:
-            obj = ep.load()
+            try:
+                obj = ep.load()
+            except Exception as err:
+                raise ConfigError(f"plugin {ep.value} (entry point {ep.name}): {_one_line(err)}") from None
             if isinstance(obj, Method):
                 register(obj)
             _loaded.add(f"ep:{ep.value}")

@@ -219,6 +219,7 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
 
     plugin_dirs = list(suite.common.get("plugin_dirs", []))
     registry = discover(plugin_dirs)
+    _check_lists(suite, source)
     for i, name in enumerate(suite.datasets):
         if name not in DATASETS:
             raise ConfigError(
@@ -275,7 +276,12 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             preset_for(dataset, suite.student)
         except ConfigError as err:
             raise ConfigError(f"{source}: student: {err}") from None
-        for name in suite.networks:
+        for name, net in suite.networks.items():
+            try:
+                preset_for(dataset, net.model)
+            except ConfigError as err:
+                why = str(err).removeprefix("model: ")
+                raise ConfigError(f"{source}: networks.{name}.model: {why}") from None
             _validate(validate, suite.network_config(dataset, name), f"{source}: networks.{name}")
         for name in suite.methods:
             # the suite's own values are checked (tuned files are checked when a stage reads them)
@@ -286,6 +292,17 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             except ConfigError as err:
                 raise ConfigError(f"{source}: methods.{name}.{err}") from None
     return suite
+
+
+def _check_lists(suite: Suite, source: str) -> None:
+    """Seeds are distinct and non-negative; datasets are distinct."""
+    for key, items in (("datasets", suite.datasets), ("seeds", suite.seeds)):
+        for i, item in enumerate(items):
+            if item in items[:i]:
+                raise ConfigError(f"{source}: {key}.{i}: '{item}' is listed twice")
+    for i, seed in enumerate(suite.seeds):
+        if seed < 0:
+            raise ConfigError(f"{source}: seeds.{i}: {seed} is negative; a seed must be >= 0")
 
 
 def _validate(validate, data: dict[str, Any], where: str):

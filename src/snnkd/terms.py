@@ -8,6 +8,7 @@ notation: ``shared/METHODS.md``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snnkd.errors import ConfigError
 from snnkd.registry import Registry
 from snnkd.trace import Knowledge
 
@@ -32,13 +34,69 @@ TERMS: Registry[TermSpec] = Registry("loss term")
 
 
 def term(name: str, student=(), teacher=(), module=None):
-    """Register ``fn`` as loss term ``name`` reading the given knowledge fields."""
+    """Register ``fn`` as loss term ``name`` reading the given knowledge fields.
+
+    The fields must be names of :data:`snnkd.trace.FIELDS`. Registering a name
+    again with the same definition (the same plugin file loaded as a package and
+    from a folder) is a no-op; another definition is a one-line ConfigError
+    naming both sources.
+    """
+    sides = {"student": _fields(name, "student", student), "teacher": _fields(name, "teacher", teacher)}
 
     def add(fn):
-        TERMS.register(name, TermSpec(fn, frozenset(student), frozenset(teacher), module))
+        spec = TermSpec(fn, sides["student"], sides["teacher"], module)
+        if name in TERMS:
+            old = TERMS.get(name)
+            if _definition(old) != _definition(spec):
+                raise ConfigError(
+                    f"loss term '{name}' is defined twice: in {_source(old.fn)} and in {_source(fn)}"
+                )
+            return fn
+        TERMS.register(name, spec)
         return fn
 
     return add
+
+
+def _fields(name: str, side: str, given) -> frozenset[str]:
+    """The declared knowledge fields of one side, checked against the fields a Tracer records."""
+    from snnkd.trace import FIELDS
+
+    fields = frozenset([given] if isinstance(given, str) else given)
+    unknown = sorted(fields - set(FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"loss term '{name}': unknown {side} knowledge field '{unknown[0]}'; "
+            f"valid choices: {', '.join(FIELDS)}"
+        )
+    return fields
+
+
+def _code(obj) -> object:
+    """What identifies a definition: its qualified name and source text (bytecode without source)."""
+    if obj is None:
+        return None
+    try:
+        text: object = inspect.getsource(obj)
+    except (OSError, TypeError):
+        code = getattr(obj, "__code__", None)
+        text = (code.co_code, code.co_consts) if code is not None else id(obj)
+    return getattr(obj, "__qualname__", None), text
+
+
+def _definition(spec: TermSpec) -> tuple:
+    return spec.student, spec.teacher, _code(spec.fn), _code(spec.module)
+
+
+def _source(fn) -> str:
+    """``file:line`` of a function's definition (its module when the file is unknown)."""
+    code = getattr(fn, "__code__", None)
+    try:
+        path = inspect.getsourcefile(fn)
+    except TypeError:
+        path = None
+    where = path or getattr(fn, "__module__", "?")
+    return f"{where}:{code.co_firstlineno}" if code is not None else str(where)
 
 
 def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:

@@ -89,10 +89,59 @@ def get_or_create_experiment(client: Any, name: str) -> str:
 
 def init_store(experiment: str, uri: str | None = None) -> tuple[str, str]:
     """Create the store's tables and the experiment now; returns (uri, experiment id)."""
+    uri = uri or tracking_uri()
+    return uri, get_or_create_experiment(open_client(uri), experiment)
+
+
+def store_lock(uri: str) -> Any:
+    """An inter-process lock (``filelock``) held while a store's tables are created or migrated.
+
+    Beside a SQLite file (``mlflow.db.lock``); for a server database, in the
+    temporary folder under a hash of the URL (serialising this machine's processes;
+    MLflow's own migrations are idempotent across machines). Not re-entrant: never nest it.
+    """
+    import hashlib
+    import tempfile
+
+    from filelock import FileLock
+
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        db.parent.mkdir(parents=True, exist_ok=True)
+        path = db.with_name(db.name + ".lock")
+    else:
+        digest = hashlib.sha256(uri.encode()).hexdigest()[:16]
+        path = Path(tempfile.gettempdir()) / f"snnkd-mlflow-{digest}.lock"
+    return FileLock(str(path), timeout=600)
+
+
+def open_client(uri: str | None = None) -> Any:
+    """An ``MlflowClient`` on a ready store: its tables created and migrated under :func:`store_lock`.
+
+    Several processes opening a fresh SQLite store at once would otherwise race to
+    create and migrate its tables (and could leave it half-migrated). A store that
+    cannot be opened is a one-line :class:`TrackingError`.
+    """
+    import logging
+
     from mlflow import MlflowClient
 
+    from snnkd.tune.storage import scrub
+
+    for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
+        logging.getLogger(name).setLevel(logging.WARNING)
     uri = uri or tracking_uri()
-    return uri, get_or_create_experiment(MlflowClient(uri), experiment)
+    with store_lock(uri):
+        client = MlflowClient(uri)
+        try:
+            client.search_experiments(max_results=1)  # opens the store: creates or migrates its tables
+        except Exception as err:
+            line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise TrackingError(
+                f"mlflow: cannot open the store {scrub(uri, uri)}: {scrub(line, uri)} "
+                "(a store left half-created by an older snnkd: move it away and run `snnkd tracking init`)"
+            ) from None
+    return client
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -206,10 +255,9 @@ class Tracker:
         self._queue.put(job)
 
     def _start(self, run_name, params, tags, resume, teacher_sha256) -> None:
-        from mlflow import MlflowClient
         from mlflow.entities import Param
 
-        self.client = MlflowClient(self.uri)
+        self.client = open_client(self.uri)
         exp_id = get_or_create_experiment(self.client, self.experiment)
         tags = {**tags, **git_state(repo_root()), **{f"{TAG}version.{k}": v for k, v in versions().items()}}
         if teacher_sha256:

@@ -9,6 +9,8 @@ from typing import Any
 from snnkd.errors import ConfigError
 
 STORAGE_ENV = "SNNKD_TUNE_STORAGE"
+#: where an ad-hoc ``snnkd tune`` writes: not ``results/``, whose tuned files the pipeline tracks
+ADHOC_RESULTS = "runs/tune"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -36,7 +38,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds (database storage)")
     p.add_argument("--grace-period", type=int, default=60, help="seconds without heartbeat before a retry")
     p.add_argument("--max-retry", type=int, default=3, help="retries of a trial whose worker died")
-    p.add_argument("--results-dir", default="results", help="root of tuned/ and tuning/ outputs")
+    p.add_argument(
+        "--results-dir",
+        default=ADHOC_RESULTS,
+        help=f"root of tuned/ and tuning/ outputs (default {ADHOC_RESULTS}; the pipeline's tune stages "
+        "alone write results/tuned/)",
+    )
     p.add_argument(
         "--threads",
         type=int,

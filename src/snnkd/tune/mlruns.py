@@ -16,6 +16,7 @@ from snnkd.tune.spec import TuneSpec
 from snnkd.tune.storage import mask
 
 PARENT_ATTR = "mlflow_parent_run_id"
+PENDING_ATTR = "mlflow_parent_pending"  # set by the command that created the study, which makes the parent
 EXPERIMENT = "snnkd-tuning"
 
 
@@ -29,11 +30,11 @@ def tracking_uri() -> str:
 def _client() -> Any:
     import logging
 
-    from mlflow.tracking import MlflowClient
+    from snnkd import tracking
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    return MlflowClient(tracking_uri=tracking_uri())
+    return tracking.open_client(tracking_uri())
 
 
 def _experiment_id(client: Any, name: str = EXPERIMENT) -> str:
@@ -66,16 +67,28 @@ def study_params(spec: TuneSpec) -> dict[str, Any]:
     }
 
 
-def ensure_parent(spec: TuneSpec, study: Any) -> str:
+def ensure_parent(spec: TuneSpec, study: Any, owner: bool = False, wait: float = 120.0) -> str:
     """The parent run of ``study``: the one recorded on the study, or a new one.
 
-    Two coordinators starting the same study at once may both create one; the
-    attribute read back after a short pause decides, and the loser is deleted.
+    Exactly one is made when several commands start the same study at once: the
+    command that created the study (``owner``; it marked the parent pending then)
+    makes it, the others wait up to ``wait`` seconds for its id. A study made
+    without MLflow logging (nothing pending) gets its parent from the first command
+    that claims one; a claim read back after a short pause decides, the loser is deleted.
     """
-    existing = study.user_attrs.get(PARENT_ATTR)
-    client = _client()
+    existing = _reload_attr(study)
     if existing:
         return existing
+    if not owner:
+        if not _reload_attr(study, PENDING_ATTR) and not study.get_trials(deepcopy=False):
+            time.sleep(1.0)  # a brand-new study: its creator may be about to mark it pending
+        deadline = time.monotonic() + wait
+        while _reload_attr(study, PENDING_ATTR) and time.monotonic() < deadline:
+            existing = _reload_attr(study)
+            if existing:
+                return existing
+            time.sleep(0.25)
+    client = _client()
     run = client.create_run(
         _experiment_id(client),
         run_name=f"tune {spec.study}",
@@ -97,8 +110,9 @@ def ensure_parent(spec: TuneSpec, study: Any) -> str:
     return winner
 
 
-def _reload_attr(study: Any) -> str | None:
-    return study._storage.get_study_user_attrs(study._study_id).get(PARENT_ATTR)
+def _reload_attr(study: Any, name: str = PARENT_ATTR) -> Any:
+    """A user attribute of the study as the storage holds it now (not a cached copy)."""
+    return study._storage.get_study_user_attrs(study._study_id).get(name)
 
 
 class TrialRun:

@@ -52,13 +52,31 @@ def check(spec: TuneSpec) -> None:
 
 def create_or_join(spec: TuneSpec) -> Any:
     """The study named ``spec.study`` in ``spec.storage``, created if absent."""
+    return open_study(spec)[0]
+
+
+def open_study(spec: TuneSpec) -> tuple[Any, bool]:
+    """The study named ``spec.study`` (created if absent) and whether this call created it.
+
+    Creating a study is atomic in every Optuna storage, so exactly one of several
+    commands starting at once is its creator; with MLflow logging the creator marks
+    the study's parent run as pending (:mod:`snnkd.tune.mlruns`) before anything else.
+    """
     import optuna
+    from optuna.exceptions import DuplicatedStudyError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(spec.storage, spec.heartbeat_interval, spec.grace_period, spec.max_retry)
-    study = optuna.create_study(
-        storage=storage, study_name=spec.study, directions=spec.directions, load_if_exists=True
-    )
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=spec.study, directions=spec.directions, load_if_exists=False
+        )
+        created = True
+    except DuplicatedStudyError:
+        study = optuna.load_study(study_name=spec.study, storage=storage)
+        created = False
+    if created and spec.mlflow:
+        study.set_user_attr(mlruns.PENDING_ATTR, True)
     mine = spec.fingerprint()
     theirs = study.user_attrs.get(FINGERPRINT_ATTR)
     if theirs is None:
@@ -74,7 +92,7 @@ def create_or_join(spec: TuneSpec) -> Any:
             f"--study: '{spec.study}' in {mask(spec.storage)} was created with other settings "
             "(method, dataset, objectives, epochs or seed); choose another --study name"
         )
-    return study
+    return study, created
 
 
 def run_workers(spec: TuneSpec) -> None:
@@ -140,7 +158,11 @@ def summarize(study: Any, spec: TuneSpec) -> StudyResult:
     values = {k: float(v) for k, v in trial.user_attrs.items() if k.startswith("val_")}
     res_dir = Path(spec.results_dir)
     name = slug(spec.method)
-    files = [write_tuned(spec, chosen, values, res_dir / "tuned" / spec.dataset / f"{name}.yaml")]
+    warning = chance_warning(spec, chosen.accuracy)
+    if warning:
+        print(f"snnkd: warning: study {spec.study}: {warning}", file=sys.stderr)
+    tuned = res_dir / "tuned" / spec.dataset / f"{name}.yaml"
+    files = [write_tuned(spec, chosen, values, tuned, warning)]
     summary = {
         "study": spec.study,
         "storage": mask(spec.storage),
@@ -188,7 +210,30 @@ def _trial_row(t: Any) -> dict[str, Any]:
     }
 
 
-def write_tuned(spec: TuneSpec, chosen: Point, values: dict[str, float], path: Path) -> Path:
+def chance_warning(spec: TuneSpec, accuracy: float, alpha: float = 0.01) -> str | None:
+    """A warning when the chosen validation accuracy is not significantly above chance.
+
+    Chance is ``1 / classes``; the one-sided exact binomial test (``scipy.stats.binomtest``)
+    of ``round(accuracy * n_val)`` correct answers out of ``n_val`` decides at level ``alpha``.
+    """
+    from scipy.stats import binomtest
+
+    from snnkd.data import load_splits
+
+    data = load_splits(spec.dataset, spec.base.get("data_dir", "data"))
+    n, classes = len(data.val), data.info.num_classes
+    correct = round(accuracy * n)
+    if binomtest(correct, n, 1.0 / classes, alternative="greater").pvalue < alpha:
+        return None
+    return (
+        f"the best validation accuracy {accuracy:.4f} is at chance level (1/{classes} = {1 / classes:.4f}, "
+        f"{n} samples); the tuned values are no better than a guess: check the epochs, lr and search space"
+    )
+
+
+def write_tuned(
+    spec: TuneSpec, chosen: Point, values: dict[str, float], path: Path, warning: str | None = None
+) -> Path:
     """The tuned settings as a partial run config (``snnkd train --config`` reads it)."""
     fixed = dict(spec.base.get("hparams", {}))
     header = (
@@ -196,6 +241,7 @@ def write_tuned(spec: TuneSpec, chosen: Point, values: dict[str, float], path: P
         f"{spec.base.get('train', {}).get('epochs')} epochs, seed {spec.base.get('seed', 0)},\n"
         f"# objectives {','.join(spec.objectives)}; chosen trial {chosen.number} by {selection_rule(spec)}.\n"
         + "".join(f"# {k}: {v:.6g}\n" for k, v in sorted(values.items()))
+        + (f"# WARNING: {warning}\n" if warning else "")
     )
     body = {"dataset": spec.dataset, "method": spec.method, "hparams": {**fixed, **chosen.params}}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +252,8 @@ def write_tuned(spec: TuneSpec, chosen: Point, values: dict[str, float], path: P
 def run(spec: TuneSpec, quiet: bool = False) -> StudyResult:
     """Check, create or join the study, run its workers, then write and log its result."""
     check(spec)
-    study = create_or_join(spec)
-    parent = mlruns.ensure_parent(spec, study) if spec.mlflow else None
+    study, created = open_study(spec)
+    parent = mlruns.ensure_parent(spec, study, owner=created) if spec.mlflow else None
     before = state_counts(study)
     done = before.get("complete", 0) + before.get("pruned", 0)
     if not quiet:

@@ -45,29 +45,34 @@ def counts(study: Any) -> Counts:
     return Counts(done, running, failed)
 
 
-def sampler_seed(spec: TuneSpec, index: int) -> int:
-    """The TPE seed of worker ``index``: ``seed`` for a lone worker, distinct per worker otherwise.
+def trial_seed(seed: int, number: int) -> int:
+    """The random seed of trial ``number`` of a study seeded with ``seed``."""
+    return (seed * 1_000_003 + number) % 2**32
 
-    Workers sharing a database from several machines also mix in the host name,
-    or two machines' first random trials would coincide.
+
+def make_sampler(spec: TuneSpec, index: int = 0) -> Any:
+    """A TPE sampler whose randomness is re-seeded from (``--seed``, trial number) before every trial.
+
+    Trial numbers are unique in a study, whichever process or machine takes them,
+    so separate ``snnkd tune`` commands on one study (and the workers of one
+    command) never draw the same random numbers and never propose the same point,
+    while a lone tuner stays reproducible. ``index`` (the worker) needs no seed of its own.
     """
-    if index == 0 and spec.workers == 1 and is_journal(spec.storage):
-        return spec.sampler_seed
-    import socket
-    import zlib
-
-    host = 0 if is_journal(spec.storage) else zlib.crc32(socket.gethostname().encode()) % 10_000
-    return spec.sampler_seed + 1 + index + 10_000 * host
-
-
-def make_sampler(spec: TuneSpec, index: int) -> Any:
     import optuna
 
+    class TrialSeededTPESampler(optuna.samplers.TPESampler):
+        def before_trial(self, study: Any, trial: Any) -> None:
+            super().before_trial(study, trial)
+            seed = trial_seed(spec.sampler_seed, trial.number)
+            # TPE draws from its own RandomState and its start-up RandomSampler's
+            self._rng.rng.seed(seed)
+            self._random_sampler._rng.rng.seed((seed + 1) % 2**32)
+
     n = spec.trials
-    return optuna.samplers.TPESampler(
-        seed=sampler_seed(spec, index),
+    return TrialSeededTPESampler(
+        seed=spec.sampler_seed,
         n_startup_trials=max(1, min(10, n // 2)),
-        constant_liar=spec.workers > 1 or not is_journal(spec.storage),
+        constant_liar=True,  # other tuners may be running trials right now, whatever this one knows
     )
 
 
