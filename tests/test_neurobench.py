@@ -159,3 +159,19 @@ def test_neurobench_itself_gives_the_same_block(trained_student):
     for key in ("ClassificationAccuracy", "ActivationSparsity"):
         assert theirs[key] == pytest.approx(ours[key], rel=1e-6), key
     assert ours["MembraneUpdates"] > 0 and ours["SynapticOperations"]["Effective_ACs"] > 0
+
+
+def test_quantized_layers_count_their_integer_codes():
+    from snnkd.neurobench_metrics import static_metrics
+    from snnkd.quant import export_integer, fold_and_quantize
+
+    net = handbuilt_net()
+    fold_and_quantize(net, 4, 16, 4.0)
+    net.eval()
+    x = torch.tensor([[2.0, 0.75, 0.0]]).repeat(2, 1).unsqueeze(0).repeat(T, 1, 1)
+    ops = M.operations(net, x)  # the first call also sets the quantization steps
+    exported = export_integer(net)
+    assert M.operations(exported, x) == ops
+    assert ops["macs"] == T * 3 * 3
+    # the zero weights stay zero codes: 6 of 9 in the first layer, 3 of 6 in the head
+    assert static_metrics(net)["ConnectionSparsity"] == static_metrics(exported)["ConnectionSparsity"] == 0.6

@@ -19,7 +19,7 @@ computing algorithms and systems", Nature Communications 2025; package
   potential changed), divided by the samples;
 - ``Footprint`` = bytes of parameters and buffers;
 - ``ConnectionSparsity`` = zero weights / weights of the connection layers,
-  rounded to 4 decimals as NeuroBench does.
+  rounded to 4 decimals as NeuroBench does (a quantized layer's integer codes).
 
 Besides these, the same pass gives this suite's own figures (``shared/METHODS.md``):
 spikes per sample ``sum_l sum_t ||s_{l,t}||_1``; ``synops`` = ``Effective_ACs``;
@@ -201,15 +201,40 @@ def footprint(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def connection_sparsity(model: nn.Module) -> float:
-    """NeuroBench ``ConnectionSparsity``: zero weights / weights of Linear and Conv layers (4 decimals)."""
-    zeros = weights = 0
+def deployed_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The weight of every connection layer as it is deployed.
+
+    A quantized layer (``integer_weights()``, or an exported ``weight_int`` buffer)
+    contributes its integer codes, not the float weights it keeps for training.
+    """
+    inside: set[int] = set()
+    out: list[torch.Tensor] = []
     for m in model.modules():
-        w = getattr(m, "weight", None)
-        if isinstance(m, CONNECTIONS) and isinstance(w, torch.Tensor):
-            zeros += int((w == 0).sum())
-            weights += w.numel()
-    return round(zeros / weights, 4) if weights else 0.0
+        if id(m) in inside:
+            continue
+        if callable(getattr(m, "integer_weights", None)):
+            out.append(m.integer_weights()[0])
+        elif isinstance(getattr(m, "weight_int", None), torch.Tensor):
+            out.append(m.weight_int)
+        else:
+            w = getattr(m, "weight", None)
+            if isinstance(m, CONNECTIONS) and isinstance(w, torch.Tensor):
+                out.append(w)
+            continue
+        inside.update(id(sub) for sub in m.modules())
+    return out
+
+
+def connection_sparsity(model: nn.Module) -> float:
+    """NeuroBench ``ConnectionSparsity``: zero weights / weights of Linear and Conv layers (4 decimals).
+
+    Quantized layers count their integer codes (:func:`deployed_weights`); NeuroBench
+    itself would read the float weights they keep for training.
+    """
+    weights = deployed_weights(model)
+    total = sum(w.numel() for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    return round(zeros / total, 4) if total else 0.0
 
 
 def static_metrics(model: nn.Module) -> dict[str, Any]:
