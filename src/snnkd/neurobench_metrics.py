@@ -188,7 +188,7 @@ class Counter:
                 k: (self.numel[k] - self.nonzero[k]) / self.numel[k] if self.numel[k] else 0.0
                 for k in self.numel
             },
-            "SynapticOperations": {k: self.ops[k] / n for k in ("Effective_MACs", "Effective_ACs", "Dense")},
+            "SynapticOperations": {k: self.ops[k] / n for k in SYNOPS},
             "MembraneUpdates": self.membrane_updates / n,
             **static_metrics(self.model),
         }
@@ -242,12 +242,24 @@ def static_metrics(model: nn.Module) -> dict[str, Any]:
     return {"Footprint": footprint(model), "ConnectionSparsity": connection_sparsity(model)}
 
 
+NAMES = (
+    "ClassificationAccuracy", "ActivationSparsity", "ActivationSparsityByLayer", "SynapticOperations",
+    "MembraneUpdates", "Footprint", "ConnectionSparsity",
+)  # fmt: skip
+SYNOPS = ("Effective_MACs", "Effective_ACs", "Dense")
+
+
+def _rank(names: tuple[str, ...]):
+    return lambda k: names.index(k) if k in names else len(names)
+
+
 def flat(block: dict[str, Any]) -> dict[str, Any]:
-    """A ``neurobench`` block as flat columns (``SynapticOperations/Effective_ACs``, ...)."""
+    """A ``neurobench`` block as flat columns (``SynapticOperations/Effective_ACs``, ...) in order."""
     out: dict[str, Any] = {}
-    for key, value in block.items():
-        if isinstance(value, dict):
-            out.update({f"{key}/{k}": v for k, v in value.items()})
+    for key in sorted(block, key=_rank(NAMES)):
+        value = block[key]
+        if isinstance(value, dict):  # SynapticOperations in NeuroBench's order; layers as they come
+            out.update({f"{key}/{k}": value[k] for k in sorted(value, key=_rank(SYNOPS))})
         else:
             out[key] = value
     return out

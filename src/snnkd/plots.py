@@ -156,6 +156,8 @@ def curves(curves: pd.DataFrame, dataset: str, methods: Iterable[str] | None = N
     ``curves`` has columns ``dataset, method, seed, epoch, val_accuracy``.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     part = curves[curves["dataset"] == dataset]
     style = styles(methods if methods is not None else curves["method"])
     fig, ax = plt.subplots(figsize=(9, 4.2))
@@ -169,6 +171,7 @@ def curves(curves: pd.DataFrame, dataset: str, methods: Iterable[str] | None = N
         )
     ax.set(title=f"{dataset}: validation accuracy (mean, band ± 1 std over seeds)", xlabel="epoch")
     ax.set_ylabel("validation accuracy (%)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _legend(fig, {m: style[m] for m in sorted(part["method"].unique())})

@@ -39,7 +39,7 @@ th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}
 tbody tr:nth-child(even){background:#fafafa}
 img{max-width:100%;height:auto;border:1px solid #eee}
 .meta td{text-align:left}.note{color:#555;font-size:.85rem}
-nav a{margin-right:1rem}code{background:#f3f3f3;padding:0 .2rem}
+.wide{overflow-x:auto}nav a{margin-right:1rem}code{background:#f3f3f3;padding:0 .2rem}
 """
 
 
@@ -48,30 +48,14 @@ def _e(text: Any) -> str:
 
 
 def _frame(df: pd.DataFrame) -> str:
-    """A DataFrame as an HTML table, every cell escaped."""
-    return df.to_html(index=False, escape=True, border=0, na_rep="–")
+    """A DataFrame as an HTML table, every cell escaped, scrolling sideways when wider than the page."""
+    table = df.to_html(index=False, escape=True, border=0, na_rep="–")
+    return f'<div class="wide">{table}</div>'
 
 
 def _image(fig, alt: str, path: Path | None = None) -> str:
     data = base64.b64encode(plots.png(fig, path)).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
-def display_frames(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The leaderboard's per-dataset display frames (``leaderboard.display_frames`` when it exists)."""
-    from snnkd import leaderboard
-
-    frames = getattr(leaderboard, "display_frames", None)
-    if frames is not None:
-        return frames(table)
-    out = {}
-    for dataset, part in table.groupby("dataset", sort=True):
-        view = part.drop(columns="dataset").copy()
-        for col in view.columns:
-            if pd.api.types.is_float_dtype(view[col]):
-                view[col] = view[col].map(lambda v: "–" if pd.isna(v) else f"{v:.4g}")
-        out[str(dataset)] = view.astype(str)
-    return out
 
 
 def read_curves(keys: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +173,12 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     body.append(_image(plots.tradeoffs(part, ["spikes_per_sample"]), f"{dataset}: accuracy vs spikes"))
     body.append("<h3>Accuracy against SynOps and against energy</h3>")
     body.append(
+        '<p class="note">Energy = E<sub>MAC</sub>·MACs + E<sub>AC</sub>·SynOps, batch norm folded. With '
+        "direct encoding the MACs are those of the first layer, the same for every student of a dataset, "
+        "so energy differs between full-precision methods only through SynOps; quantized students use "
+        "the int8 constants.</p>"
+    )
+    body.append(
         _image(plots.tradeoffs(part, ["synops", "energy_pj"]), f"{dataset}: accuracy vs SynOps, energy")
     )
     body.append("<h3>Validation curves</h3>")
@@ -199,9 +189,10 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     body.append("<h3>Firing rate per layer</h3>")
     body.append(_image(plots.firing_rates(part), f"{dataset}: firing rates"))
     body.append("<h3>NeuroBench metrics (mean over seeds)</h3>")
-    nb_part = nb[nb["dataset"] == dataset].drop(columns="dataset") if "dataset" in nb else nb
-    if len(nb_part):
-        body.append(_frame(nb_part.map(lambda v: f"{v:.6g}" if isinstance(v, float) else v)))
+    nb_part = nb[nb["dataset"] == dataset].drop(columns="dataset")
+    if len(nb_part):  # one row per NeuroBench metric, one column per method
+        wide = nb_part.set_index("method").T.map(lambda v: f"{v:.6g}")
+        body.append(_frame(wide.rename_axis(index="NeuroBench metric", columns=None).reset_index()))
     else:
         body.append('<p class="note">No run of this dataset has a neurobench block yet (re-run it).</p>')
     body.append("<h3>Reference networks</h3>")
@@ -210,10 +201,10 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
 
 
 def render(result: dict[str, Any], suite: Suite) -> str:
-    """The report's HTML for ``leaderboard.build``'s ``result``."""
+    """The report's HTML for ``leaderboard.build``'s ``result`` (its ``frames``: ``leaderboard.display_frames``)."""
     runs = result["runs"]
     datasets = [d for d in suite.datasets if (runs["dataset"] == d).any()]
-    frames = display_frames(result["table"])
+    frames = result["frames"]  # leaderboard.display_frames of the table
     curves = read_curves(runs)
     nb = neurobench_table(runs)
     left = result.get("left_out")
