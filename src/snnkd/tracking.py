@@ -132,14 +132,14 @@ def open_client(uri: str | None = None) -> Any:
         logging.getLogger(name).setLevel(logging.WARNING)
     uri = uri or tracking_uri()
     with store_lock(uri):
-        client = MlflowClient(uri)
         try:
+            client = MlflowClient(uri)
             client.search_experiments(max_results=1)  # opens the store: creates or migrates its tables
         except Exception as err:
             line = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise TrackingError(
                 f"mlflow: cannot open the store {scrub(uri, uri)}: {scrub(line, uri)} "
-                "(a store left half-created by an older snnkd: move it away and run `snnkd tracking init`)"
+                "(a damaged store: move it away, then `snnkd tracking init` creates a new one)"
             ) from None
     return client
 
