@@ -78,7 +78,9 @@ def results(tmp_path, monkeypatch):
         net = network_dir(d, "teacher")
         net.mkdir(parents=True)
         (net / "metrics.json").write_text(json.dumps({"test_accuracy": 0.9876, "params": 123456}))
-    result = {"table": lb.aggregate(runs), "runs": runs, "left_out": pd.DataFrame(), "files": {}}
+    table = lb.aggregate(runs)
+    frames = lb.display_frames(table)
+    result = {"table": table, "frames": frames, "runs": runs, "left_out": pd.DataFrame(), "files": {}}
     path = report.write(result, tmp_path / "results" / "report.html", small_suite())
     return path, result
 

@@ -201,7 +201,7 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
 
 
 def render(result: dict[str, Any], suite: Suite) -> str:
-    """The report's HTML for ``leaderboard.build``'s ``result`` (its ``frames``: ``leaderboard.display_frames``)."""
+    """The report's HTML for ``leaderboard.build``'s ``result`` (``frames``: its display tables)."""
     runs = result["runs"]
     datasets = [d for d in suite.datasets if (runs["dataset"] == d).any()]
     frames = result["frames"]  # leaderboard.display_frames of the table

@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from snnkd.errors import ConfigError
+from snnkd.experiments import experiment_name  # also imported from here
 
 Group = Literal["none", "teacher", "spiking", "assistant", "twin"]
 GROUPS: tuple[str, ...] = ("none", "teacher", "spiking", "assistant", "twin")
@@ -152,11 +153,6 @@ class Suite(_Strict):
 
     def experiment(self) -> str:
         return experiment_name(self.suite)
-
-
-def experiment_name(suite: str) -> str:
-    """The MLflow experiment of a suite."""
-    return f"snnkd-{suite}"
 
 
 def run_dir(dataset: str, method: str, seed: int) -> Path:

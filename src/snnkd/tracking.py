@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from snnkd.errors import SnnkdError
+from snnkd.experiments import experiment_name
 
 RUN_FILE = "mlflow_run.json"
 PACKAGES = ("snnkd", "torch", "spikingjelly", "mlflow", "dvc", "numpy", "optuna")
@@ -421,7 +422,7 @@ def start(
     teacher = getattr(run, "teacher", None)
     name = f"{cfg.dataset}/{cfg.method}/seed{cfg.seed}" if role == "method" else f"{cfg.dataset}/{role}"
     return Tracker(
-        experiment=experiment_for(suite),
+        experiment=experiment_name(suite),
         run_name=name,
         params=params,
         tags=run_tags(cfg, run, suite=suite, stage=stage, role=role),
@@ -429,9 +430,3 @@ def start(
         resume=resume,
         teacher_sha256=teacher.digest if teacher else None,
     )
-
-
-def experiment_for(suite: str) -> str:
-    from snnkd.suite import experiment_name
-
-    return experiment_name(suite)

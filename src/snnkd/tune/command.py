@@ -15,7 +15,7 @@ ADHOC_RESULTS = "runs/tune"
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``tune`` on the ``snnkd`` sub-command parser."""
-    from snnkd.cli import _add_train_flags
+    from snnkd.run_flags import add_train_flags
 
     p = sub.add_parser(
         "tune",
@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description="Tune a method's hyper-parameters (search space from its plugin) with Optuna. "
         "The same command with the same --storage and --study on several machines shares one study.",
     )
-    _add_train_flags(p)
+    add_train_flags(p)
     p.add_argument("--trials", type=int, default=20, help="finished trials the study must hold (default 20)")
     p.add_argument("--objective", help="accuracy (default); same as --objectives")
     p.add_argument("--objectives", help="accuracy | accuracy,spikes | accuracy,energy")
@@ -61,7 +61,7 @@ def build_spec(args: argparse.Namespace) -> Any:
     """Validate the flags into a TuneSpec (one-line ConfigError on bad input)."""
     from pydantic import ValidationError
 
-    from snnkd.cli import run_config
+    from snnkd.run_flags import run_config
     from snnkd.tune.spec import TuneSpec, default_study_name, parse_objectives, slug
     from snnkd.tune.storage import default_storage
 
