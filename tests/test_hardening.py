@@ -461,3 +461,74 @@ def test_adhoc_tune_writes_outside_results():
 
     args = build_parser().parse_args(["tune", "--method", "kd"])
     assert args.results_dir == "runs/tune"
+
+
+AUDIT = [
+    ["--config", "nope.yaml"],
+    ["--out", "/proc/self/x"],
+    ["--hparam", "=3"],
+    ["--set", "=3"],
+    ["--set", "train.lr=[1"],
+    ["--set", "train.lr.x=3"],
+    ["--set", "hparams=3"],
+    ["--lr", "-1"],
+    ["--grad-clip", "inf"],
+    ["--tau", "inf"],
+    ["--threshold", "nan"],
+    ["--seed", "-1"],
+    ["--method", "nope"],
+    ["--method", "kd"],
+    ["--method", "kd", "--teacher", "nope.pt"],
+    ["--method", "kd", "--teacher", "afile"],
+    ["--method", "kd+"],
+    ["--method", "kd+kd-mse", "--teacher", "x"],
+    ["--hparam", "nope=1"],
+    ["--method", "kd", "--hparam", "tau=abc"],
+    ["--method", "kd", "--hparam", "tau=-5"],
+    ["--plugin-dir", "nope"],
+    ["--plugin-dir", "afile"],
+    ["--readout", "x"],
+    ["--weight-bits", "0"],
+    ["--resume", "--out", "afile"],
+]
+OTHER = [
+    ["eval", "nope.pt"],
+    ["eval", "afile"],
+    ["eval", "bad.yaml"],
+    ["list", "methods", "--plugin-dir", "nope"],
+    ["suite", "check", "bad.yaml"],
+    ["suite", "check", "list.yaml"],
+    ["pipeline", "method"],
+    ["pipeline", "method", "digits", "x", "0", "--params", "bad.yaml"],
+    ["tune", "--method", "scratch", "--trials", "1"],
+    ["tune", "--method", "kd", "--trials", "0"],
+    ["tune", "--method", "logit-reg", "--objectives", "x"],
+    ["tune", "--method", "logit-reg", "--storage", "journal://", "--trials", "1"],
+    ["tune", "--method", "logit-reg", "--lr", "inf"],
+    ["tune", "--method", "logit-reg", "--hparam", "x"],
+    ["tune", "--method", "logit-reg", "--results-dir", "afile/x", "--trials", "1", "--no-mlflow"],
+    [
+        "tune",
+        "--method",
+        "logit-reg",
+        "--storage",
+        "journal:///proc/x.journal",
+        "--trials",
+        "1",
+        "--no-mlflow",
+    ],
+    ["leaderboard", "--params", "bad.yaml"],
+]
+
+
+@pytest.mark.parametrize("args", [["train", *a] for a in AUDIT] + OTHER, ids=" ".join)
+def test_audit_cases_are_one_line_exit_2(tmp_path, capsys, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "afile", "x")
+    _write(tmp_path / "bad.yaml", "a: [1\n")
+    _write(tmp_path / "list.yaml", "- 1\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    if args[0] == "train":
+        args = [*_train(tmp_path / "run"), *args[1:]]
+    _one_line_error(capsys, main(args), "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written

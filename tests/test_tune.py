@@ -331,9 +331,9 @@ def test_multi_objective_front_and_masked_password(in_tmp, pg_url, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert SECRET not in out + err
-    png = in_tmp / "results/tuning/digits/logit-reg-pareto.png"
+    png = in_tmp / "runs/tune/tuning/digits/logit-reg-pareto.png"
     assert png.stat().st_size > 1000
-    summary = json.loads((in_tmp / "results/tuning/digits/logit-reg-study.json").read_text())
+    summary = json.loads((in_tmp / "runs/tune/tuning/digits/logit-reg-study.json").read_text())
     assert summary["objectives"] == ["accuracy", "spikes"] and summary["front"]
     import optuna
 

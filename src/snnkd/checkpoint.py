@@ -112,6 +112,8 @@ def load(path: str | Path) -> dict[str, Any]:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # unpickling errors come in many types
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if first.startswith("Weights only load failed"):  # torch's advice to unpickle anything: not ours
+            first = "not a file of tensors and plain data"
         raise CheckpointError(f"checkpoint: {p} is corrupted or not a checkpoint ({first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint: {p} is not an snnkd checkpoint")

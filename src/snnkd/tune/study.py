@@ -45,7 +45,10 @@ def check(spec: TuneSpec) -> None:
     from snnkd.config import validate
     from snnkd.train import prepare
 
+    from snnkd.outdir import check_out_dir
+
     cfg = validate(spec.base)
+    check_out_dir(spec.results_dir, "--results-dir")
     search_space(cfg.method, cfg.hparams, cfg.plugin_dirs)
     prepare(cfg)  # teacher present and compatible, dataset staged, method known
 
