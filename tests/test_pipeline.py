@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -56,13 +54,18 @@ def test_malformed_params_name_the_key(tmp_path, edit, message):
     assert str(err.value).startswith(str(path))
 
 
-def test_default_suite_is_valid_and_complete():
+def test_default_and_evidence_suites_are_valid_and_complete():
     from snnkd.methods import discover
 
-    suite = S.load(ROOT / "benchmarks" / "default.yaml")
+    default = S.load(ROOT / "benchmarks" / "default.yaml")
+    assert default.datasets == ["digits", "mnist1d", "mnist-5k"] and len(default.seeds) == 5
+    evidence = S.load(ROOT / "benchmarks" / "evidence.yaml")
     builtin = {name for name, m in discover().items() if m.doc and m.paper != "test"}
-    assert set(suite.methods) == builtin
-    assert suite.datasets == ["digits", "mnist1d"] and len(suite.seeds) == 3
+    assert set(evidence.methods) == builtin  # breadth lives in the evidence suite
+    assert evidence.datasets == default.datasets and evidence.seeds == default.seeds
+    for suite in (default, evidence):  # students train to a plateau: early stopping everywhere
+        for dataset in suite.datasets:
+            assert suite.budgets[dataset]["train"]["patience"] >= 1
 
 
 def test_a_composition_is_a_suite_method():
@@ -162,120 +165,3 @@ def test_repo_root_sees_through_dvc_temp_copies(tmp_path):
     inner = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc" / "src"
     inner.mkdir(parents=True)
     assert repo_root(inner) == tmp_path.resolve()
-
-
-# -- dvc repro end to end on the smoke suite ---------------------------------------------------
-
-
-def _sh(cmd: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def _copy_repo(dest: Path) -> None:
-    """The working tree's files (tracked and untracked, not ignored) in a fresh git repository."""
-    files = (
-        subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-
-
-def test_smoke_suite_dvc_repro_end_to_end(tmp_path):
-    from mlflow import MlflowClient
-
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    _copy_repo(repo)
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    # the environment's own `dvc` and `snnkd`, also when the venv is not activated (as in CI)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    _sh(["git", "init", "-q"], repo, env)
-    _sh(["snnkd", "suite", "use", "smoke"], repo, env)
-    _sh(["git", "add", "-A"], repo, env)
-    _sh(["git", "commit", "-qm", "copy"], repo, env)
-
-    out = _sh(["dvc", "repro"], repo, env)
-    assert "Running stage 'leaderboard'" in out
-
-    # the leaderboard against the MLflow runs in the repository's default store
-    uri = f"sqlite:///{repo / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("snnkd-smoke")
-    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("snnkd.role") == "method"]
-    assert sorted(r.data.tags["snnkd.method"] for r in runs) == ["kd", "scratch"]
-    assert all(r.info.status == "FINISHED" for r in runs)
-    board = pd.read_csv(repo / "results" / "leaderboard.csv")
-    assert list(board.columns) == [
-        "dataset", "rank", "method", "n_seeds", "test_acc_mean", "test_acc_std", "delta_acc", "p_value",
-        "spikes_per_sample", "spikes_change_pct", "firing_rate", "synops", "energy_pj", "energy_pj_std",
-        "weight_bits", "model_size_bits", "pareto",
-    ]  # fmt: skip
-    assert sorted(board["method"]) == ["kd", "scratch"] and set(board["dataset"]) == {"digits"}
-    for r in runs:
-        row = board[board["method"] == r.data.tags["snnkd.method"]].iloc[0]
-        assert row["n_seeds"] == 1
-        assert row["test_acc_mean"] == pytest.approx(r.data.metrics["test_accuracy"], abs=1e-6)
-        assert row["energy_pj"] == pytest.approx(r.data.metrics["energy_pj"], rel=1e-5)
-        assert r.data.tags["snnkd.dvc_stage"].startswith("method-")
-        assert "mlflow.source.git.commit" in r.data.tags
-        history = client.get_metric_history(r.info.run_id, "loss")
-        assert [m.step for m in history] == [1]
-    kd = next(r for r in runs if r.data.tags["snnkd.method"] == "kd")
-    teacher_run = client.get_run(kd.data.tags["snnkd.teacher_run"])
-    assert teacher_run.data.tags["snnkd.role"] == "teacher"
-    text = (repo / "results" / "leaderboard.md").read_text()
-    assert "## digits" in text and "| kd " in text and "Runs left out: 0." in text
-    assert (repo / "results" / "pareto.png").stat().st_size > 1000
-    assert (repo / "results" / "firing_rates.png").stat().st_size > 1000
-
-    # per-run metrics.json and curves in git, checkpoints in the DVC cache
-    run = repo / "results" / "runs" / "digits" / "kd" / "seed0"
-    ignored = subprocess.run(["git", "check-ignore", "-q", str(run / "metrics.json")], cwd=repo)
-    assert ignored.returncode == 1
-    assert subprocess.run(["git", "check-ignore", "-q", str(run / "checkpoint.pt")], cwd=repo).returncode == 0
-    metrics = json.loads(_sh(["dvc", "metrics", "show", "--json"], repo, env))
-    shown = json.dumps(metrics)
-    assert "results/runs/digits/kd/seed0/metrics.json" in shown
-    assert not (repo / "runs" / "work").exists() or not any((repo / "runs" / "work").iterdir())
-
-    # a second repro does nothing
-    again = _sh(["dvc", "repro"], repo, env)
-    assert "Running stage" not in again and "up to date" in again
-
-    # changing one method's parameter invalidates only that method's stage (and the params check)
-    original = (repo / "params.yaml").read_text()
-    params = yaml.safe_load(original)
-    params["methods"]["kd"]["hparams"]["alpha"] = 0.7
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
-    status.pop("data.dvc", None)  # data/raw/ is absent, as in a clone with no DVC remote
-    assert set(status) == {"setup", "tune-teacher@digits-kd", "method-teacher@digits-kd-0"}
-
-    # the method stage runs with the tune stage's file; a new tuned file re-runs that method only
-    (repo / "params.yaml").write_text(original)
-    tuned = repo / "results" / "tuned" / "digits" / "kd.yaml"
-    assert yaml.safe_load(tuned.read_text())["hparams"] == params["methods"]["kd"]["hparams"] | {"alpha": 0.5}
-    kd_run = json.loads((run / "run.json").read_text())
-    assert kd_run["hparams"] == yaml.safe_load(tuned.read_text())["hparams"]
-    tuned.write_text("dataset: digits\nmethod: kd\nhparams: {tau: 2.0, alpha: 0.3}\n")
-    status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
-    status.pop("data.dvc", None)
-    assert set(status) == {"tune-teacher@digits-kd", "method-teacher@digits-kd-0"}
-    from snnkd.suite import load
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(repo)
-        assert load(repo / "params.yaml").method_config("digits", "kd", 0)["hparams"] == {
-            "tau": 2.0,
-            "alpha": 0.3,
-        }

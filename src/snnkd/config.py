@@ -87,6 +87,7 @@ class RunConfig(_Strict):
     quant: QuantConfig = Field(default_factory=QuantConfig)
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(1, ge=1, le=256, description="CPU threads of the run (results depend on it)")
     plugin_dirs: list[str] = Field(default_factory=list)
     data_dir: str = "data"
 

@@ -3,18 +3,19 @@
 :func:`load_runs` reads the suite's experiment with ``mlflow.search_runs``;
 :func:`tidy` turns it into one row per run; :func:`select` keeps one finished
 run per (dataset, method, seed), saying why every other run was left out;
-:func:`aggregate` computes per dataset and method: seeds, test accuracy
-mean and standard deviation (``ddof=1``), the difference to the ``scratch``
-student and a Welch t-test against it, spikes per sample and their change in %
-(``(s_m - s_ref) / s_ref``), firing rate, SynOps, energy per inference, bits
-and model size, a rank by mean accuracy, and membership of the
-accuracy-versus-energy Pareto front. :func:`build` writes
+:func:`aggregate` computes per dataset and method, with :mod:`snnkd.stats`: the
+epochs trained, test accuracy and spikes per sample with 95 % CIs over seeds,
+the paired difference to ``scratch`` (same seeds) with its CI, paired t and
+Wilcoxon p-values, Holm-corrected across the dataset's methods, significance
+groups instead of a rank by mean, methods at chance flagged, and the
+noise-aware accuracy-versus-spikes Pareto front. :func:`build` writes
 ``results/leaderboard.{csv,md}``, ``results/pareto.png`` and
 ``results/firing_rates.png`` and logs the table to MLflow with ``log_table``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ NUMBERS = [
     "energy_pj",
     "weight_bits",
     "model_size_bits",
+    "epochs",
+    "best_epoch",
+    "max_epochs",
 ]
 LAYER = "firing_rate/"
 
@@ -103,64 +107,117 @@ def select(
     return chosen, left
 
 
-def welch_p(a: pd.Series, b: pd.Series) -> float:
-    """Two-sided Welch t-test p-value of ``a`` against ``b`` (NaN with fewer than two of either)."""
-    from scipy import stats
-
-    a, b = a.dropna(), b.dropna()
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+def _by_seed(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` as a (seed x method) table: seeds pair the methods (NaN where a seed is missing)."""
+    return runs.pivot_table(index="seed", columns="method", values=column, aggfunc="first")
 
 
-def pareto_front(accuracy: np.ndarray, energy: np.ndarray) -> np.ndarray:
-    """True where no other point has at least the accuracy and at most the energy, better in one."""
-    acc = np.asarray(accuracy, float)[:, None]
-    en = np.asarray(energy, float)[:, None]
-    ge, le = acc.T >= acc, en.T <= en  # [i, j]: j at least as good as i
-    strictly = (acc.T > acc) | (en.T < en)
-    return ~(ge & le & strictly).any(axis=1)
+def _chance(dataset: str) -> float:
+    from snnkd.data import DATASETS
+
+    return 1.0 / DATASETS.get(dataset).info.num_classes if dataset in DATASETS else float("nan")
+
+
+CHANCE_MARGIN = 0.05  # a method within 5 points of chance (1/C) learned nothing worth ranking
 
 
 def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per dataset and method: statistics over seeds, comparison with ``reference``, rank and Pareto front."""
-    stats = runs.groupby(["dataset", "method"]).agg(
-        n_seeds=("seed", "nunique"),
-        test_acc_mean=("test_accuracy", "mean"),
-        test_acc_std=("test_accuracy", "std"),
-        spikes_per_sample=("spikes_per_sample", "mean"),
-        firing_rate=("firing_rate", "mean"),
-        synops=("synops", "mean"),
-        energy_pj=("energy_pj", "mean"),
-        energy_pj_std=("energy_pj", "std"),
-        weight_bits=("weight_bits", "max"),
-        model_size_bits=("model_size_bits", "mean"),
-    )
-    stats = stats.reset_index()
-    ref = stats[stats["method"] == reference].set_index("dataset")
-    stats["delta_acc"] = stats["test_acc_mean"] - stats["dataset"].map(ref["test_acc_mean"])
-    ref_spikes = stats["dataset"].map(ref["spikes_per_sample"])
-    stats["spikes_change_pct"] = 100.0 * (stats["spikes_per_sample"] - ref_spikes) / ref_spikes
-    accs = runs.groupby(["dataset", "method"])["test_accuracy"]
-    stats["p_value"] = [
-        float("nan")
-        if m == reference or (d, reference) not in accs.groups
-        else welch_p(accs.get_group((d, m)), accs.get_group((d, reference)))
-        for d, m in stats[["dataset", "method"]].itertuples(index=False)
-    ]
+    """Per dataset and method: CIs over seeds, paired comparisons with ``reference``, groups, front.
+
+    Accuracy and spikes per sample each get: mean, std and 95 % t CI over seeds; the paired
+    difference to ``reference`` over the seeds both have, with its 95 % CI, the paired t-test and
+    the Wilcoxon signed-rank p, and the t p Holm-corrected over the dataset's methods
+    (:mod:`snnkd.stats`). ``rank`` is the significance group (1 + methods significantly more
+    accurate, pairwise paired t, Holm); methods within 5 points of chance are flagged
+    ``at_chance`` and get no rank. ``pareto`` is the noise-aware accuracy-versus-spikes front.
+    """
+    from snnkd import stats as S
+
+    rows = []
+    for dataset, part in runs.groupby("dataset", sort=True):
+        acc, spk = _by_seed(part, "test_accuracy"), _by_seed(part, "spikes_per_sample")
+        chance = _chance(str(dataset))
+        for method in acc.columns:
+            sub = part[part["method"] == method]
+            a, k = S.mean_ci(acc[method]), S.mean_ci(spk[method])
+            row = {
+                "dataset": dataset,
+                "method": method,
+                "n_seeds": int(sub["seed"].nunique()),
+                "epochs_mean": sub["epochs"].mean() if "epochs" in sub else np.nan,
+                "epochs_min": sub["epochs"].min() if "epochs" in sub else np.nan,
+                "epochs_max": sub["epochs"].max() if "epochs" in sub else np.nan,
+                "test_acc_mean": a.mean,
+                "test_acc_std": sub["test_accuracy"].std(ddof=1),
+                "test_acc_ci_low": a.low,
+                "test_acc_ci_high": a.high,
+                "spikes_per_sample": k.mean,
+                "spikes_std": sub["spikes_per_sample"].std(ddof=1),
+                "spikes_ci_low": k.low,
+                "spikes_ci_high": k.high,
+                "at_chance": bool(a.mean < chance + CHANCE_MARGIN),
+            }
+            for col in ("firing_rate", "synops", "energy_pj", "model_size_bits"):
+                row[col] = sub[col].mean() if col in sub else np.nan
+            for col in ("synops", "energy_pj"):
+                row[f"{col}_std"] = sub[col].std(ddof=1) if col in sub else np.nan
+            row["weight_bits"] = sub["weight_bits"].max() if "weight_bits" in sub else np.nan
+            for name, table in (("acc", acc), ("spikes", spk)):
+                if method == reference or reference not in table:
+                    c = S.Paired(np.nan, np.nan, np.nan, 0, np.nan, np.nan)
+                else:
+                    c = S.paired(table[method], table[reference])
+                scale = 1.0
+                if name == "spikes":  # relative to the reference's mean, in %
+                    ref_mean = float(np.nanmean(table[reference])) if reference in table else np.nan
+                    scale = 100.0 / ref_mean if ref_mean else np.nan
+                row[f"delta_{name}"] = c.diff * scale if method != reference else 0.0
+                row[f"delta_{name}_ci_low"] = c.low * scale
+                row[f"delta_{name}_ci_high"] = c.high * scale
+                row[f"p_{name}"] = c.p_t
+                row[f"p_{name}_wilcoxon"] = c.p_wilcoxon
+            rows.append(row)
+    stats = pd.DataFrame(rows)
+    if stats.empty:
+        return stats
+    stats["spikes_change_pct"] = stats["delta_spikes"]
+    stats["rank"] = pd.array([pd.NA] * len(stats), dtype="Int64")
     stats["pareto"] = False
-    for _, idx in stats.groupby("dataset").groups.items():
-        part = stats.loc[idx]
-        stats.loc[idx, "pareto"] = pareto_front(
-            part["test_acc_mean"].to_numpy(), part["energy_pj"].to_numpy()
-        )
-    stats["rank"] = stats.groupby("dataset")["test_acc_mean"].rank(ascending=False, method="min").astype(int)
+    for dataset, idx in stats.groupby("dataset").groups.items():
+        part = runs[runs["dataset"] == dataset]
+        for name in ("acc", "spikes"):
+            stats.loc[idx, f"p_{name}_holm"] = S.holm(stats.loc[idx, f"p_{name}"].to_numpy())
+        ranked = stats.loc[idx][~stats.loc[idx, "at_chance"]]
+        if len(ranked):
+            acc = _by_seed(part[part["method"].isin(ranked["method"])], "test_accuracy")
+            spk = _by_seed(part[part["method"].isin(ranked["method"])], "spikes_per_sample")
+            groups = S.significance_ranks({m: acc[m].to_numpy() for m in acc.columns})
+            front = S.noise_aware_front(
+                {m: acc[m].to_numpy() for m in acc.columns}, {m: spk[m].to_numpy() for m in spk.columns}
+            )
+            for i in ranked.index:
+                stats.loc[i, "rank"] = groups[stats.loc[i, "method"]]
+                stats.loc[i, "pareto"] = front[stats.loc[i, "method"]]
+    for name in ("acc", "spikes"):
+        stats[f"significant_{name}"] = stats[f"p_{name}_holm"] < S.ALPHA
+    stats["pareto"] = stats["pareto"].astype(bool)
     order = [
-        "dataset", "rank", "method", "n_seeds", "test_acc_mean", "test_acc_std", "delta_acc", "p_value",
-        "spikes_per_sample", "spikes_change_pct", "firing_rate", "synops", "energy_pj", "energy_pj_std",
-        "weight_bits", "model_size_bits", "pareto",
+        "dataset", "rank", "method", "n_seeds", "epochs_mean", "epochs_min", "epochs_max",
+        "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high",
+        "delta_acc", "delta_acc_ci_low", "delta_acc_ci_high", "p_acc", "p_acc_wilcoxon", "p_acc_holm",
+        "significant_acc",
+        "spikes_per_sample", "spikes_std", "spikes_ci_low", "spikes_ci_high",
+        "delta_spikes", "delta_spikes_ci_low", "delta_spikes_ci_high", "p_spikes", "p_spikes_wilcoxon",
+        "p_spikes_holm", "significant_spikes", "spikes_change_pct",
+        "firing_rate", "synops", "synops_std", "energy_pj", "energy_pj_std", "weight_bits",
+        "model_size_bits", "at_chance", "pareto",
     ]  # fmt: skip
-    return stats[order].sort_values(["dataset", "rank", "method"]).reset_index(drop=True)
+    stats = stats[order]
+    stats["_unranked"] = stats["rank"].isna()
+    stats = stats.sort_values(
+        ["dataset", "_unranked", "rank", "test_acc_mean"], ascending=[True, True, True, False]
+    )
+    return stats.drop(columns="_unranked").reset_index(drop=True)
 
 
 def layer_rates(runs: pd.DataFrame) -> pd.DataFrame:
@@ -178,46 +235,119 @@ def _signed(x: float, fmt: str) -> str:
     return "–" if pd.isna(x) else format(x, "+" + fmt)
 
 
-def to_markdown(table: pd.DataFrame, left: pd.DataFrame, suite: str) -> str:
-    """The leaderboard as Markdown: one table per dataset, then what was left out and why."""
-    lines = [
-        f"# Leaderboard: suite `{suite}`",
-        "",
-        "Test accuracy mean ± std over seeds; Δ and p against `scratch` (Welch t-test); "
-        "spikes per sample with their change vs `scratch`; energy per inference "
-        "(45 nm, E = 4.6 pJ·MAC + 0.9 pJ·SynOp, SpikingJelly `op_counter`); ★ = on the "
-        "accuracy-versus-energy Pareto front.",
-    ]
+def _ci(low: float, high: float, fmt: str, signed: bool = False) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return ""
+    f = (lambda v: _signed(v, fmt)) if signed else (lambda v: format(v, fmt))
+    return f" [{f(low)}, {f(high)}]"
+
+
+def _p(p: float) -> str:
+    if pd.isna(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _epochs(row) -> str:
+    if pd.isna(row.epochs_mean):
+        return "–"
+    if row.epochs_min == row.epochs_max:
+        return f"{row.epochs_mean:.0f}"
+    return f"{row.epochs_mean:.1f} ({row.epochs_min:.0f}–{row.epochs_max:.0f})"
+
+
+def display_frames(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per dataset, the leaderboard as strings (the Markdown and HTML tables show the same cells)."""
+    out: dict[str, pd.DataFrame] = {}
     for dataset, part in table.groupby("dataset", sort=True):
-        view = pd.DataFrame(
-            {
-                "#": part["rank"],
-                "method": part["method"],
-                "seeds": part["n_seeds"],
-                "test acc (%)": [
-                    f"{100 * m:.2f} ± {100 * s:.2f}" if pd.notna(s) else f"{100 * m:.2f}"
-                    for m, s in zip(part["test_acc_mean"], part["test_acc_std"], strict=True)
-                ],
-                "Δ acc (pp)": [_signed(100 * d, ".2f") for d in part["delta_acc"]],
-                "p": ["–" if pd.isna(p) else f"{p:.3f}" for p in part["p_value"]],
-                "spikes/sample": [
-                    f"{s:.1f} ({_signed(c, '.1f')} %)"
-                    for s, c in zip(part["spikes_per_sample"], part["spikes_change_pct"], strict=True)
-                ],
-                "firing rate": part["firing_rate"].map("{:.4f}".format),
-                "SynOps": part["synops"].map("{:.3g}".format),
-                "energy (nJ)": (part["energy_pj"] / 1e3).map("{:.1f}".format),
-                "bits": part["weight_bits"].map("{:.0f}".format),
-                "size (KiB)": (part["model_size_bits"] / 8192).map("{:.1f}".format),
-                "Pareto": part["pareto"].map({True: "★", False: ""}),
-            }
-        )
-        lines += ["", f"## {dataset}", "", view.to_markdown(index=False, disable_numparse=True)]
+        rows = []
+        for r in part.itertuples(index=False):
+            rows.append(
+                {
+                    "group": "at chance" if r.at_chance else str(r.rank),
+                    "method": r.method,
+                    "seeds": str(r.n_seeds),
+                    "epochs": _epochs(r),
+                    "test acc % [95% CI]": f"{100 * r.test_acc_mean:.2f}"
+                    + _ci(100 * r.test_acc_ci_low, 100 * r.test_acc_ci_high, ".2f"),
+                    "Δ acc pp [95% CI]": "–"
+                    if r.method == REFERENCE
+                    else _signed(100 * r.delta_acc, ".2f")
+                    + _ci(100 * r.delta_acc_ci_low, 100 * r.delta_acc_ci_high, ".2f", signed=True),
+                    "p (Holm)": _p(r.p_acc_holm) + (" *" if r.significant_acc else ""),
+                    "p (Wilcoxon)": _p(r.p_acc_wilcoxon),
+                    "spikes/sample [95% CI]": f"{r.spikes_per_sample:.1f}"
+                    + _ci(r.spikes_ci_low, r.spikes_ci_high, ".1f"),
+                    "Δ spikes % [95% CI]": "–"
+                    if r.method == REFERENCE
+                    else _signed(r.delta_spikes, ".1f")
+                    + _ci(r.delta_spikes_ci_low, r.delta_spikes_ci_high, ".1f", signed=True),
+                    "p spikes (Holm)": _p(r.p_spikes_holm) + (" *" if r.significant_spikes else ""),
+                    "SynOps": f"{r.synops:.3g}",
+                    "energy (nJ)": f"{r.energy_pj / 1e3:.1f}",
+                    "bits": f"{r.weight_bits:.0f}",
+                    "Pareto": "★" if r.pareto else "",
+                }
+            )
+        out[str(dataset)] = pd.DataFrame(rows)
+    return out
+
+
+LEGEND = (
+    "Mean over seeds with its 95 % t confidence interval. Δ: the paired difference to `scratch` "
+    "over the same seeds (same initialisation and data order), with its 95 % CI; p: paired t-test, "
+    "Holm-corrected over the dataset's methods (* = p < 0.05), and the Wilcoxon signed-rank p "
+    "(uncorrected; with 5 seeds it cannot go below 0.0625). group: 1 + the number of methods "
+    "significantly more accurate (all pairwise paired t-tests, Holm): methods that share a group "
+    "are not separated by the data. Methods within 5 points of chance are flagged, not ranked. "
+    "★: on the accuracy-versus-spikes Pareto front with an advantage that exceeds noise (significant "
+    "against every point that beats it on the other axis). Energy: 45 nm, SpikingJelly `op_counter`."
+)
+
+
+def to_markdown(
+    table: pd.DataFrame, left: pd.DataFrame, suite: str, context: dict[str, list[str]] | None = None
+) -> str:
+    """The leaderboard as Markdown: per dataset its budget line and table, then what was left out."""
+    lines = [f"# Leaderboard: suite `{suite}`", "", LEGEND]
+    for dataset, view in display_frames(table).items():
+        lines += ["", f"## {dataset}", ""]
+        lines += [f"- {text}" for text in (context or {}).get(dataset, [])]
+        if (context or {}).get(dataset):
+            lines.append("")
+        lines.append(view.to_markdown(index=False, disable_numparse=True))
     lines += ["", f"Runs left out: {len(left)}."]
     if len(left):
         counts = left.groupby("reason").size()
         lines += [f"- {reason}: {n}" for reason, n in counts.items()]
     return "\n".join(lines) + "\n"
+
+
+def context_lines(suite: Suite, runs: pd.DataFrame) -> dict[str, list[str]]:
+    """Per dataset: the student budget, the epochs actually trained and the reference networks' accuracy."""
+    from snnkd.suite import network_dir
+
+    out: dict[str, list[str]] = {}
+    for dataset in suite.datasets:
+        train = {**suite.common.get("train", {}), **suite.budgets.get(dataset, {}).get("train", {})}
+        budget = ", ".join(f"{k} {v}" for k, v in sorted(train.items()))
+        part = runs[runs["dataset"] == dataset]
+        lines = [f"student budget: {budget}; T = {suite.common.get('T', 4)}; seeds {suite.seeds}"]
+        if "epochs" in part and len(part):
+            lines.append(
+                f"epochs trained: {part['epochs'].min():.0f}–{part['epochs'].max():.0f} "
+                f"(median {part['epochs'].median():.0f}), best-validation weights restored"
+            )
+        refs = []
+        for name in suite.networks:
+            path = network_dir(dataset, name) / "metrics.json"
+            if path.is_file():
+                m = json.loads(path.read_text())
+                refs.append(f"{name} {100 * m['test_accuracy']:.2f} % ({m.get('epochs', '?')} epochs)")
+        if refs:
+            lines.append("reference networks (test): " + ", ".join(refs))
+        out[dataset] = lines
+    return out
 
 
 def wanted_runs(suite: Suite) -> dict[tuple[str, str, int], str | None]:
@@ -258,10 +388,10 @@ def build(
         "layers": out_dir / "firing_rates.png",
     }
     table.to_csv(files["csv"], index=False, float_format="%.6g")
-    files["md"].write_text(to_markdown(table, left, suite.suite))
+    files["md"].write_text(to_markdown(table, left, suite.suite, context_lines(suite, runs)))
     plots.pareto(runs, files["pareto"])
     plots.layer_rates(runs, files["layers"])
-    result = {"table": table, "runs": runs, "left_out": left, "files": files}
+    result = {"table": table, "frames": display_frames(table), "runs": runs, "left_out": left, "files": files}
     files["report"] = report.write(result, out_dir / "report.html", suite)  # and neurobench.csv
     files["neurobench"] = out_dir / "neurobench.csv"
     if log:

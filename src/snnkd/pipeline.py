@@ -24,7 +24,7 @@ import yaml
 
 from snnkd import run_files
 from snnkd.checkpoint import atomic_text
-from snnkd.suite import Suite, load, network_dir, run_dir
+from snnkd.suite import Suite, load, network_dir, run_checkpoint, run_dir
 
 WORK_DIR = Path("runs/work")
 SUITE_FILE = Path("results/suite.json")
@@ -32,9 +32,10 @@ SUITE_FILE = Path("results/suite.json")
 
 def setup(params: Path) -> Path:
     """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
-    from snnkd import tracking
+    from snnkd import plan, tracking
 
     suite = load(params)
+    plan.check(suite, str(params))
     uri, _ = tracking.init_store(suite.experiment())
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
@@ -67,8 +68,18 @@ def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def train(suite: Suite, config: dict[str, Any], out: Path, role: str, quiet: bool = True) -> Path:
-    """Train one run resumably, track it, then publish its outputs into ``out``."""
+def train(
+    suite: Suite,
+    config: dict[str, Any],
+    out: Path,
+    role: str,
+    quiet: bool = True,
+    checkpoint: Path | None = None,
+) -> Path:
+    """Train one run resumably, track it, then publish its outputs into ``out``.
+
+    The checkpoint goes to ``checkpoint`` (default ``out/checkpoint.pt``).
+    """
     from snnkd import tracking
     from snnkd.config import validate
     from snnkd.train import fit, prepare, summary, write_metrics
@@ -90,16 +101,19 @@ def train(suite: Suite, config: dict[str, Any], out: Path, role: str, quiet: boo
             [work / name for name in run_files.FILES] + [work / "config.yaml"],
             {f"{tracking.TAG}checkpoint_sha256": sha, f"{tracking.TAG}out": str(out)},
         )
-    publish(work, out)
+    publish(work, out, checkpoint or out / "checkpoint.pt")
     print(summary(metrics))
     print(f"wrote {out / 'metrics.json'} (mlflow: {tracker.seconds:.3f} s on the training thread)")
     return out
 
 
-def publish(work: Path, out: Path) -> None:
-    """Move a finished run's files into ``out``; ``metrics.json`` last, then drop the work folder."""
+def publish(work: Path, out: Path, checkpoint: Path) -> None:
+    """Move a finished run's checkpoint to ``checkpoint`` and its files into ``out`` (``metrics.json``
+    last), then drop the work folder."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("checkpoint.pt", *run_files.FILES):
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(work / "checkpoint.pt", checkpoint)
+    for name in run_files.FILES:
         os.replace(work / name, out / name)
     shutil.rmtree(work, ignore_errors=True)
 
@@ -117,11 +131,47 @@ def network(params: Path, dataset: str, name: str, quiet: bool = True) -> Path:
 
 
 def method(params: Path, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
-    """Stage ``method-<group>@<dataset>-<method>-<seed>``: one method run."""
+    """One seed of a method run: ``results/runs/<dataset>/<method>/seed<k>/`` and its checkpoint."""
     suite = load(params)
+    return _method_seed(suite, dataset, name, seed, quiet)
+
+
+def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
     return train(
-        suite, suite.method_config(dataset, name, seed), run_dir(dataset, name, seed), "method", quiet
+        suite,
+        suite.method_config(dataset, name, seed),
+        run_dir(dataset, name, seed),
+        "method",
+        quiet,
+        checkpoint=run_checkpoint(dataset, name, seed),
     )
+
+
+def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs: int | None = None) -> None:
+    """Stage ``method@<dataset>-<method>``: every seed of the suite, ``jobs`` at a time.
+
+    One process pays for the imports once; seeds run in worker processes forked from it
+    (``concurrent.futures``), each computing with the run's own thread count (1 by default),
+    so that ``jobs`` seeds use ``jobs`` cores without oversubscribing them and the numbers do
+    not depend on how many run at once. Each seed resumes and publishes on its own.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from snnkd.threads import limit, usable_cores
+
+    suite = load(params)
+    limit(1)  # before forking: the workers inherit a parent that never started a thread pool
+    workers = max(1, min(jobs or suite.jobs, len(suite.seeds), usable_cores()))
+    if workers == 1:
+        for seed in suite.seeds:
+            _method_seed(suite, dataset, name, seed, quiet)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_method_seed, suite, dataset, name, seed, quiet) for seed in suite.seeds]
+        for future in futures:
+            future.result()  # the first failure is raised here (the others finish or fail on their own)
 
 
 def tune(params: Path, dataset: str, name: str) -> Path:

@@ -17,8 +17,17 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from snnkd import suite
 
     if args.action == "use":
+        from snnkd import plan
+
         path = suite.use(args.name)
-        print(f"{path} <- benchmarks/{args.name}.yaml; now run: dvc repro")
+        plan.write(path, suite.load(path))
+        print(f"{path} <- benchmarks/{args.name}.yaml (plan generated); now run: dvc repro")
+    elif args.action == "plan":
+        from snnkd import plan
+
+        path = Path(args.name or PARAMS)
+        plan.write(path, suite.load(path))
+        print(f"{path}: plan regenerated")
     else:
         s = suite.load(args.name or PARAMS)
         runs = len(s.datasets) * len(s.methods) * len(s.seeds)
@@ -34,10 +43,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from snnkd.errors import ConfigError
 
     params = Path(args.params)
-    need = {"setup": 0, "data": 1, "network": 2, "method": 3, "tune": 2}[args.step]
+    need = {"setup": 0, "data": 1, "network": 2, "method": 2, "tune": 2}[args.step]
     given = [a for a in (args.dataset, args.name, args.seed) if a is not None]
     if len(given) < need:
-        usage = {1: "DATASET", 2: "DATASET NAME", 3: "DATASET METHOD SEED"}[need]
+        usage = {1: "DATASET", 2: "DATASET NAME [SEED]"}[need]
         raise ConfigError(f"pipeline {args.step}: expected {usage}")
     if args.step == "setup":
         pipeline.setup(params)
@@ -47,8 +56,10 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         pipeline.tune(params, args.dataset, args.name)
     elif args.step == "network":
         pipeline.network(params, args.dataset, args.name, quiet=not args.progress)
-    else:
+    elif args.seed is not None:
         pipeline.method(params, args.dataset, args.name, args.seed, quiet=not args.progress)
+    else:
+        pipeline.method_seeds(params, args.dataset, args.name, quiet=not args.progress, jobs=args.jobs)
     return 0
 
 
@@ -89,9 +100,11 @@ def add_train_tracking(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the pipeline's sub-commands to the ``snnkd`` parser."""
     su = sub.add_parser("suite", help="switch to or check a benchmark suite (params.yaml)")
-    su.add_argument("action", choices=["use", "check"])
+    su.add_argument("action", choices=["use", "check", "plan"])
     su.add_argument(
-        "name", nargs="?", help="use: benchmarks/<name>.yaml; check: a file (default params.yaml)"
+        "name",
+        nargs="?",
+        help="use: benchmarks/<name>.yaml; check, plan: a file (default params.yaml)",
     )
     su.set_defaults(func=cmd_suite)
 
@@ -99,7 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("step", choices=["setup", "data", "network", "tune", "method"])
     pl.add_argument("dataset", nargs="?")
     pl.add_argument("name", nargs="?", help="network or method name")
-    pl.add_argument("seed", nargs="?", type=int)
+    pl.add_argument("seed", nargs="?", type=int, help="method: one seed (default: every seed of the suite)")
+    pl.add_argument("--jobs", type=int, help="method: seeds trained at once (default: the suite's `jobs`)")
     pl.add_argument("--params", default=str(PARAMS))
     pl.add_argument("--progress", action="store_true", help="show progress bars and epoch lines")
     pl.set_defaults(func=cmd_pipeline)

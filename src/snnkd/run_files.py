@@ -28,10 +28,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# wall-clock measurements differ between identical runs: MLflow keeps them, the committed files do not,
+# so that a fresh `dvc repro` reproduces metrics.json, curve.csv and the leaderboard byte for byte
+TIMINGS = ("train_seconds", "latency_ms_per_sample", "epoch_seconds")
+
+
 def split(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(metrics.json, run.json)`` contents of a run's result dict; the epoch history is left out of both."""
-    numbers = {k: v for k, v in metrics.items() if is_number(v) or k in NESTED_METRICS}
-    record = {k: v for k, v in metrics.items() if k not in numbers and k != "history"}
+    """``(metrics.json, run.json)`` contents of a run's result dict; the epoch history and the timings
+    are left out of both."""
+    kept = {k: v for k, v in metrics.items() if k not in TIMINGS and k != "history"}
+    numbers = {k: v for k, v in kept.items() if is_number(v) or k in NESTED_METRICS}
+    record = {k: v for k, v in kept.items() if k not in numbers}
     return numbers, record
 
 
@@ -40,7 +47,7 @@ def curve(history: list[dict[str, float]]) -> str:
     import pandas as pd
 
     frame = pd.DataFrame(history)
-    cols = ["epoch"] + [c for c in frame.columns if c != "epoch"]
+    cols = ["epoch"] + [c for c in frame.columns if c != "epoch" and c not in TIMINGS]
     return frame[cols].to_csv(index=False, float_format="%.6g")
 
 

@@ -149,6 +149,9 @@ def build_student(cfg: RunConfig, data: Splits, method: Method) -> SpikingNet:
 
 def prepare(cfg: RunConfig) -> Run:
     """Resolve and check everything; raises ConfigError before any output is written."""
+    from snnkd.threads import limit
+
+    limit(cfg.threads)
     method = get_method(cfg.method, cfg.plugin_dirs)
     hparams = method.resolve(cfg.hparams)
     terms = method.terms(hparams)
@@ -439,10 +442,12 @@ def fit(
     show_progress: bool = True,
     on_epoch: EpochCallback | None = None,
     stop_after: int | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
     """Train ``run`` for its epochs, checkpointing into ``out_dir``; returns final metrics.
 
-    ``stop_after`` ends the loop after that epoch (to test resuming).
+    ``stop_after`` ends the loop after that epoch (to test resuming). With ``evaluate=False``
+    the test split is never touched (tuning trials): only ``epochs`` and ``best_epoch`` are returned.
     """
     from snnkd import metrics as M
 
@@ -505,6 +510,8 @@ def fit(
     if cfg.train.patience is not None:  # the best-validation weights are the result
         stopper.restore(run.model)
         checkpoint.save(ckpt_path, _state(run, opt, sched, len(run.history), stopper))
+    if not evaluate:
+        return {"epochs": len(run.history), "best_epoch": stopper.best_epoch, "train_seconds": train_seconds}
     return final_metrics(run, train_seconds, stopper)
 
 

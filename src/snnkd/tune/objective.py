@@ -1,9 +1,9 @@
 """One trial: sample hyper-parameters, train through ``fit``, score on the validation split.
 
-The trial never reads the test split: ``fit``'s per-epoch callback stops the
-loop right after the last epoch (before ``fit`` would evaluate on test), and
-accuracy, spikes per sample and energy are then measured on the validation
-split. Single-objective trials report validation accuracy after every epoch
+The trial never reads the test split: ``fit(..., evaluate=False)`` trains to the
+budget's plateau (early stopping, best-validation weights restored) and returns
+without a test evaluation; accuracy, spikes per sample and energy are then
+measured on the validation split. Single-objective trials report validation accuracy after every epoch
 and are pruned by the study's pruner; multi-objective trials are not (Optuna
 does not support ``trial.report`` there).
 """
@@ -21,10 +21,6 @@ from snnkd.tune.spec import OBJECTIVES, TuneSpec
 from snnkd.tune.storage import WORKER_ATTR, worker_tag
 
 VAL_SAMPLES_FOR_ENERGY = 256
-
-
-class _LastEpochDone(Exception):
-    """Raised by the epoch callback after the last epoch, so ``fit`` skips its test evaluation."""
 
 
 class SurplusTrial(Exception):
@@ -63,18 +59,12 @@ def train_and_score(
     data["hparams"] = {**spec.base.get("hparams", {}), **hparams}
     cfg = validate(data)
     run = prepare(cfg)
-    epochs = cfg.train.epochs
 
     def callback(epoch: int, stats: dict[str, float]) -> None:
         on_epoch(epoch, float(stats["val_accuracy"]))
-        if epoch >= epochs:
-            raise _LastEpochDone
 
     with tempfile.TemporaryDirectory(prefix="snnkd-trial-") as tmp:
-        try:
-            fit(run, Path(tmp), show_progress=False, on_epoch=callback)
-        except _LastEpochDone:
-            pass
+        fit(run, Path(tmp), show_progress=False, on_epoch=callback, evaluate=False)  # best-val weights
     return validation_metrics(run, energy="energy" in spec.objectives)
 
 

@@ -47,7 +47,7 @@ def tune_stage(
     base: Mapping[str, Any],
     *,
     trials: int,
-    epochs: int,
+    epochs: int | None,
     objectives: str = "accuracy",
     storage: str | None = None,
     results_dir: str | Path = "results",
@@ -74,14 +74,16 @@ def tune_stage(
     if trials <= 0:
         return _write_untuned(base, path, "the suite's tune budget is 0 trials")
     data = {k: v for k, v in base.items() if k != "hparams"}
-    data["train"] = {**dict(base.get("train", {})), "epochs": epochs}
+    if epochs is not None:  # else the run's own budget (max epochs, patience): trials train to a plateau
+        data["train"] = {**dict(base.get("train", {})), "epochs": epochs}
+    budget = data.get("train", {}).get("epochs", "default")
     objs = parse_objectives(objectives)
     spec = TuneSpec(
         base=data,
         trials=trials,
         objectives=objs,
         storage=storage or default_storage(dataset, slug(method)),
-        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{epochs}",
+        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}",
         results_dir=str(results_dir),
         mlflow=mlflow,
         sampler_seed=int(base.get("seed", 0)),

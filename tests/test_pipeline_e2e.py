@@ -1,0 +1,161 @@
+"""`dvc repro` end to end on the smoke suite: results, exact reproduction, honest dependencies.
+
+The smoke suite (digits, scratch and kd, 2 seeds trained at once) runs in two fresh copies of the
+repository, the second while a CPU-bound process competes for the cores: the published metrics,
+curves and leaderboard must be byte-identical. Then the dependency graph is checked: a no-op
+`dvc repro` runs nothing, editing one plugin invalidates only that method's stages, and a student
+budget never reaches the reference networks.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED = ("metrics.json", "curve.csv", "run.json")
+
+
+def _sh(cmd: list[str], cwd: Path, env: dict) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def _fresh_copy(dest: Path, env: dict) -> Path:
+    """The working tree's files (tracked and untracked, not ignored), no results, in a new git repo."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, files.split("\0")):
+        src = ROOT / name
+        if src.is_file() and not name.startswith("results/") and name != "dvc.lock":
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    _sh(["git", "init", "-q"], dest, env)
+    _sh(["snnkd", "suite", "use", "smoke"], dest, env)
+    _sh(["git", "add", "-A"], dest, env)
+    _sh(["git", "commit", "-qm", "copy"], dest, env)
+    return dest
+
+
+def _env(tmp: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # the environment's own `dvc` and `snnkd`, also when the venv is not activated (as in CI)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env["SNNKD_CACHE_DIR"] = str(tmp / "cache")  # no teacher knowledge shared between the two copies
+    return env
+
+
+def _burn(seconds: float) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+
+
+def _published(repo: Path) -> dict[str, bytes]:
+    files = {}
+    for path in sorted((repo / "results").rglob("*")):
+        rel = path.relative_to(repo).as_posix()
+        if path.is_file() and (path.name in PUBLISHED or path.name in ("leaderboard.csv", "leaderboard.md")):
+            files[rel] = path.read_bytes()
+    return files
+
+
+def _changed(repo: Path, env: dict) -> set[str]:
+    status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
+    status.pop("data.dvc", None)  # data/raw/ is absent, as in a clone with no DVC remote
+    return set(status)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = _env(tmp)
+    first = _fresh_copy(tmp / "first", env)
+    out = _sh(["dvc", "repro"], first, env)
+    second = _fresh_copy(tmp / "second", env)
+    burner = multiprocessing.get_context("spawn").Process(target=_burn, args=(600,), daemon=True)
+    burner.start()  # a different machine load for the second run
+    try:
+        _sh(["dvc", "repro"], second, env)
+    finally:
+        burner.terminate()
+    return first, second, env, out
+
+
+def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
+    from mlflow import MlflowClient
+
+    repo, _, env, out = two_runs
+    assert "Running stage 'method@digits-kd'" in out and "Running stage 'leaderboard'" in out
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("snnkd-smoke")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("snnkd.role") == "method"]
+    assert sorted((r.data.tags["snnkd.method"], r.data.tags["snnkd.seed"]) for r in runs) == [
+        ("kd", "0"), ("kd", "1"), ("scratch", "0"), ("scratch", "1"),
+    ]  # fmt: skip
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert all("train_seconds" in r.data.metrics for r in runs)  # timings live in MLflow
+    board = pd.read_csv(repo / "results" / "leaderboard.csv")
+    assert sorted(board["method"]) == ["kd", "scratch"] and set(board["n_seeds"]) == {2}
+    for r in runs:
+        m = json.loads((repo / "results/runs/digits" / r.data.tags["snnkd.method"] / f"seed{r.data.tags['snnkd.seed']}" / "metrics.json").read_text())  # noqa: E501
+        assert m["test_accuracy"] == pytest.approx(r.data.metrics["test_accuracy"])
+        assert "train_seconds" not in m and m["epochs"] >= 1
+    text = (repo / "results" / "leaderboard.md").read_text()
+    assert "## digits" in text and "epochs trained" in text and "teacher" in text
+    ckpt = repo / "results" / "checkpoints" / "digits" / "kd" / "seed0.pt"
+    assert ckpt.is_file()
+    assert subprocess.run(["git", "check-ignore", "-q", str(ckpt)], cwd=repo).returncode == 0
+    metrics = repo / "results" / "runs" / "digits" / "kd" / "seed0" / "metrics.json"
+    assert subprocess.run(["git", "check-ignore", "-q", str(metrics)], cwd=repo).returncode == 1
+    assert not (repo / "runs" / "work").exists() or not any((repo / "runs" / "work").iterdir())
+
+
+def test_a_fresh_copy_under_load_reproduces_every_published_byte(two_runs):
+    first, second, _, _ = two_runs
+    a, b = _published(first), _published(second)
+    assert len(a) == 2 * 2 * len(PUBLISHED) + 1 * len(PUBLISHED) + 2  # runs, the teacher, the board
+    assert a.keys() == b.keys()
+    differ = [name for name in a if a[name] != b[name]]
+    assert differ == []
+
+
+def test_no_op_and_honest_dependencies(two_runs):
+    repo, _, env, _ = two_runs
+    again = _sh(["dvc", "repro"], repo, env)
+    assert "Running stage" not in again and "up to date" in again
+
+    plugin = repo / "methods" / "kd.py"
+    original = plugin.read_text()
+    plugin.write_text(original + "\n# an edit\n")
+    assert _changed(repo, env) == {"tune@digits-kd", "method@digits-kd"}
+    plugin.write_text(original)
+
+    params = repo / "params.yaml"
+    text = params.read_text()
+    data = yaml.safe_load(text)
+    data["budgets"]["digits"]["train"]["epochs"] = 5  # a student budget
+    params.write_text(yaml.safe_dump(data))
+    changed = _changed(repo, env)
+    assert not any(stage.startswith("network@") for stage in changed)
+    assert {"method@digits-kd", "method@digits-scratch"} <= changed
+    data["methods"]["kd"]["hparams"]["alpha"] = 0.7  # one method's parameter
+    data["budgets"]["digits"]["train"]["epochs"] = 4
+    params.write_text(yaml.safe_dump(data))
+    assert _changed(repo, env) == {"setup", "tune@digits-kd", "method@digits-kd"}
+    params.write_text(text)
