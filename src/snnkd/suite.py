@@ -208,7 +208,9 @@ def expected_group(method: str, plugin_dirs: list[str] | None = None) -> str:
 def _format(err: ValidationError) -> str:
     first = err.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "params"
-    msg = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")  # a validator's own message, as it is
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
     return f"params.yaml: {loc}: {msg}"
 
 
