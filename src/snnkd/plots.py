@@ -91,14 +91,22 @@ def _tradeoff_axis(ax, part: pd.DataFrame, x: str, style) -> None:
     ax.grid(alpha=0.3)
 
 
-def tradeoffs(runs: pd.DataFrame, xs: list[str] | None = None, datasets: list[str] | None = None):
-    """Accuracy against each of ``xs`` (default: spikes, SynOps, energy), one row of panels per dataset."""
+def tradeoffs(
+    runs: pd.DataFrame,
+    xs: list[str] | None = None,
+    datasets: list[str] | None = None,
+    methods: Iterable[str] | None = None,
+):
+    """Accuracy against each of ``xs`` (default: spikes, SynOps, energy), one row of panels per dataset.
+
+    ``methods`` fixes the colours and markers (default: the methods in ``runs``).
+    """
     plt = _pyplot()
     xs = xs or list(AXES)
     datasets = datasets or sorted(runs["dataset"].unique())
     runs = runs[runs["dataset"].isin(datasets)]
     stats = per_method(runs, ["test_accuracy", *xs])
-    style = styles(runs["method"])
+    style = styles(methods if methods is not None else runs["method"])
     single = len(xs) * len(datasets) == 1  # the main trade-off plot on its own: larger
     width, height = (8.0, 5.4) if single else (4.8, 3.9)
     fig, axes = plt.subplots(
@@ -111,17 +119,17 @@ def tradeoffs(runs: pd.DataFrame, xs: list[str] | None = None, datasets: list[st
             axes[r][c].set_title(f"{dataset}: accuracy vs {AXES[x][0].split(' (')[0]}", fontsize=10)
     fig.suptitle("Test accuracy against activity and cost (mean ± 1 std over seeds, both axes)", fontsize=11)
     fig.tight_layout()
-    _legend(fig, style)
+    _legend(fig, {m: style[m] for m in sorted(runs["method"].unique())})
     return fig
 
 
-def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None):
+def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None, methods: Iterable[str] | None = None):
     """Mean firing rate of every spiking layer: one group per layer, one bar per method, ± 1 std."""
     plt = _pyplot()
     prefix = "firing_rate/"
     cols = [c for c in runs.columns if c.startswith(prefix)]
     datasets = datasets or sorted(runs["dataset"].unique()) or ["(no runs)"]
-    style = styles(runs["method"])
+    style = styles(methods if methods is not None else runs["method"])
     fig, axes = plt.subplots(len(datasets), 1, figsize=(11, 3.6 * len(datasets)), squeeze=False)
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         part = runs[runs["dataset"] == dataset]
@@ -146,7 +154,7 @@ def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None):
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle("Firing rate per layer (mean ± 1 std over seeds)", fontsize=11)
     fig.tight_layout()
-    _legend(fig, style, bars=True)
+    _legend(fig, {m: style[m] for m in sorted(runs["method"].unique())}, bars=True)
     return fig
 
 

@@ -170,7 +170,11 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     body = [f'<h2 id="{_e(dataset)}">{_e(dataset)}</h2>', "<h3>Leaderboard</h3>"]
     body.append(_frame(frames[dataset]) if dataset in frames else "<p>No leaderboard rows.</p>")
     body.append("<h3>Accuracy against spikes per sample</h3>")
-    body.append(_image(plots.tradeoffs(part, ["spikes_per_sample"]), f"{dataset}: accuracy vs spikes"))
+    body.append(
+        _image(
+            plots.tradeoffs(part, ["spikes_per_sample"], methods=methods), f"{dataset}: accuracy vs spikes"
+        )
+    )
     body.append("<h3>Accuracy against SynOps and against energy</h3>")
     body.append(
         '<p class="note">Energy = E<sub>MAC</sub>·MACs + E<sub>AC</sub>·SynOps, batch norm folded. With '
@@ -179,7 +183,10 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
         "the int8 constants.</p>"
     )
     body.append(
-        _image(plots.tradeoffs(part, ["synops", "energy_pj"]), f"{dataset}: accuracy vs SynOps, energy")
+        _image(
+            plots.tradeoffs(part, ["synops", "energy_pj"], methods=methods),
+            f"{dataset}: accuracy vs SynOps, energy",
+        )
     )
     body.append("<h3>Validation curves</h3>")
     if (curves["dataset"] == dataset).any():
@@ -187,7 +194,7 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     else:
         body.append('<p class="note">No curve.csv found for this dataset.</p>')
     body.append("<h3>Firing rate per layer</h3>")
-    body.append(_image(plots.firing_rates(part), f"{dataset}: firing rates"))
+    body.append(_image(plots.firing_rates(part, methods=methods), f"{dataset}: firing rates"))
     body.append("<h3>NeuroBench metrics (mean over seeds)</h3>")
     nb_part = nb[nb["dataset"] == dataset].drop(columns="dataset")
     if len(nb_part):  # one row per NeuroBench metric, one column per method
