@@ -145,9 +145,9 @@ def _neurobench_run(run):
     return Benchmark(model, loader, [], [], [static, workload]).run(quiet=True)
 
 
-def test_neurobench_itself_gives_the_same_block(trained_student):
-    pytest.importorskip("neurobench", minversion="2.3")
-    run, m = trained_student
+def test_neurobench_itself_gives_the_same_block(request):
+    pytest.importorskip("neurobench", minversion="2.3")  # the [neurobench] extra
+    run, m = request.getfixturevalue("trained_student")
     ours = m["neurobench"]
     theirs = _neurobench_run(run)
     by_layer = {k.rsplit(".", 1)[-1]: v for k, v in ours["ActivationSparsityByLayer"].items()}
