@@ -140,6 +140,9 @@ def work(spec: TuneSpec, index: int = 0, poll: float | None = None) -> int:
 
 def main() -> int:
     """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX`` with the spec on stdin."""
+    from snnkd.cli import quiet_torch_logs
+
+    quiet_torch_logs()
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     spec = TuneSpec.model_validate_json(sys.stdin.read())
     try:
