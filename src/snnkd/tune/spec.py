@@ -58,6 +58,12 @@ class TuneSpec(BaseModel):
     mlflow: bool = True
     sampler_seed: int = Field(0, ge=0)
     threads: int = Field(1, ge=1, description="torch threads per worker")
+    batch: int = Field(
+        1,
+        ge=1,
+        description="trials asked together and trained at once in forked processes (one worker only); "
+        "the study's history, and so its result, does not depend on which finishes first",
+    )
 
     @property
     def method(self) -> str:

@@ -52,6 +52,7 @@ def tune_stage(
     storage: str | None = None,
     results_dir: str | Path = "results",
     mlflow: bool = True,
+    batch: int = 1,
 ) -> Path:
     """Tune the run config ``base`` (its ``hparams`` are the suite's values, not fixed ones).
 
@@ -87,6 +88,7 @@ def tune_stage(
         results_dir=str(results_dir),
         mlflow=mlflow,
         sampler_seed=int(base.get("seed", 0)),
+        batch=batch,
     )
     study.run(spec, quiet=True)
     return path

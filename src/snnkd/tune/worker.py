@@ -15,6 +15,7 @@ storage password never appears on a command line.
 
 from __future__ import annotations
 
+import queue
 import sys
 import time
 import warnings
@@ -134,8 +135,68 @@ def work(spec: TuneSpec, index: int = 0, poll: float | None = None) -> int:
         if c.finished + c.running >= spec.trials:
             time.sleep(poll)  # the budget is in flight; wait in case a running trial's worker dies
             continue
+        if spec.batch > 1:
+            ran += run_batch(study, objective, min(spec.batch, spec.trials - c.finished))
+            continue
         study.optimize(objective, n_trials=1, catch=(TrainingDiverged, SurplusTrial))
         ran += 1
+
+
+def _trial_in_child(objective: Objective, trial: Any, results: Any) -> None:
+    """A forked process's side of :func:`run_batch`: run one asked trial, send back how it ended."""
+    import optuna
+
+    try:
+        results.put((trial.number, "complete", objective(trial)))
+    except optuna.TrialPruned:
+        results.put((trial.number, "pruned", None))
+    except (TrainingDiverged, SurplusTrial) as err:
+        results.put((trial.number, "fail", str(err)))
+
+
+def run_batch(study: Any, objective: Objective, size: int) -> int:
+    """Ask ``size`` trials, train them at once in forked processes, then tell them in trial order.
+
+    Deterministic in parallel: the sampler proposes all of a batch's points here, in trial
+    order, before any is trained (TPE's constant liar sees the earlier ones as running), the median
+    pruner compares a trial only with *completed* trials (none of its own batch), and results
+    are told in trial-number order, so the study's history does not depend on timing.
+    """
+    import multiprocessing
+
+    from optuna.trial import TrialState
+
+    from snnkd.tune.space import sample
+
+    trials = []
+    for _ in range(size):  # points drawn here, in trial order: a child's suggest calls get them back
+        trial = study.ask()
+        sample(trial, objective.space)
+        trials.append(trial)
+    context = multiprocessing.get_context("fork")  # the children share the loaded study and objective
+    results = context.Queue()
+    children = [context.Process(target=_trial_in_child, args=(objective, t, results)) for t in trials]
+    for child in children:
+        child.start()
+    ended: dict[int, tuple[str, Any]] = {}
+    while len(ended) < len(children):
+        try:
+            number, state, value = results.get(timeout=2.0)
+        except queue.Empty:
+            if any(child.is_alive() for child in children):
+                continue
+            try:  # every child has ended: take what is left, and the silent ones fail below
+                number, state, value = results.get(timeout=1.0)
+            except queue.Empty:
+                break
+        ended[number] = (state, value)
+    for child in children:
+        child.join()
+    states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
+    for trial in trials:
+        state, value = ended.get(trial.number, ("fail", None))
+        study.tell(trial, value if state == "complete" else None, state=states[state])
+    return len(trials)
 
 
 def main() -> int:
