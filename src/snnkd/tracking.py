@@ -68,19 +68,37 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
-def artifact_location(experiment: str) -> str:
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3's classic ML view
+
+
+def is_server(uri: str) -> bool:
+    """A tracking server (``http(s)://``, ``databricks``): it owns the artifact store."""
+    return uri.split(":", 1)[0] in {"http", "https", "databricks"}
+
+
+def artifact_location(experiment: str, uri: str | None = None) -> str | None:
+    """Where a new experiment keeps its artifacts.
+
+    ``None`` for a tracking server (its own artifact store, ``mlflow-artifacts:/``
+    by default, so artifacts leave the training machine); a repository-local
+    ``mlartifacts/<experiment>`` for a local database, shared by ``dvc exp`` workers.
+    """
+    if is_server(uri or tracking_uri()):
+        return None
     return (repo_root() / "mlartifacts" / experiment).as_uri()
 
 
 def get_or_create_experiment(client: Any, name: str) -> str:
-    """The id of experiment ``name``, created (with a repository-local artifact folder) if absent."""
+    """The id of experiment ``name``, created if absent, typed as a classic ML experiment."""
     from mlflow.exceptions import MlflowException
 
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     try:
-        return client.create_experiment(name, artifact_location=artifact_location(name))
+        return client.create_experiment(
+            name, artifact_location=artifact_location(name, client.tracking_uri), tags=EXPERIMENT_KIND
+        )
     except MlflowException:  # created meanwhile by another process
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -420,7 +438,8 @@ def start(
     params = flatten(cfg.model_dump(exclude={"hparams"}))
     params.update({f"hparams.{k}": v for k, v in run.hparams.items()})
     teacher = getattr(run, "teacher", None)
-    name = f"{cfg.dataset}/{cfg.method}/seed{cfg.seed}" if role == "method" else f"{cfg.dataset}/{role}"
+    model = f"{cfg.model}-ann" if cfg.ann else cfg.model
+    name = f"{role}/{cfg.dataset}/{model}/{cfg.method.replace(' ', '')}/seed{cfg.seed}"
     return Tracker(
         experiment=experiment_name(suite),
         run_name=name,
