@@ -46,6 +46,14 @@ def models() -> str:
     return _table(["dataset", "model", "architecture", "params", "arguments"], rows)
 
 
+def hparam(name: str, hp) -> str:
+    """``tau=4 [1, 20] log``, ``bits=8 {2, 4, 8}``: default and valid range (the Optuna search space)."""
+    if hp.choices is not None:
+        return f"{name}={hp.default} {{{', '.join(map(str, hp.choices))}}}"
+    bounds = f" [{hp.low:g}, {hp.high:g}]" if hp.low is not None and hp.high is not None else ""
+    return f"{name}={hp.default:g}{bounds}" + (" log" if hp.log else "")
+
+
 def methods(plugin_dirs: list[str]) -> str:
     from snnkd.methods import discover
 
@@ -53,15 +61,17 @@ def methods(plugin_dirs: list[str]) -> str:
     for name, m in discover(plugin_dirs).items():
         hp = {n: h.default for n, h in m.hparams.items()}
         terms = " + ".join(t.name if t.weight == 1 else f"{t.weight:g}*{t.name}" for t in m.terms(hp))
-        rows.append([name, m.teacher, terms, m.paper])
-    return _table(["method", "teacher", "loss (defaults)", "paper"], rows)
+        hparams = "; ".join(hparam(n, h) for n, h in m.hparams.items()) or "-"
+        rows.append([name, m.teacher, terms, hparams, m.paper])
+    header = ["method", "teacher", "loss (defaults)", "hyper-parameters (default [range])", "paper"]
+    return _table(header, rows)
 
 
-def terms() -> str:
+def terms(plugin_dirs: list[str]) -> str:
     from snnkd.methods import discover
     from snnkd.terms import TERMS
 
-    discover()
+    discover(plugin_dirs)  # plugin files register their own terms
     rows = []
     for name, spec in TERMS.items():
         doc = (spec.fn.__doc__ or "").strip().splitlines()[0]
@@ -76,4 +86,4 @@ def render(what: str, plugin_dirs: list[str] | None = None) -> str:
         return models()
     if what == "methods":
         return methods(plugin_dirs or [])
-    return terms()
+    return terms(plugin_dirs or [])
