@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from snnkd import checkpoint
+from snnkd import checkpoint, no_dynamo
 from snnkd.config import RunConfig
 from snnkd.data import Splits, load_splits
 from snnkd.data.encoders import ENCODERS, is_deterministic
@@ -352,6 +352,7 @@ def _reset(model: nn.Module) -> None:
 
 
 def _optimizer(run: Run) -> tuple[torch.optim.Optimizer, Any]:
+    no_dynamo.install()  # no torch._dynamo import (2-4 s): snnkd never compiles
     tc = run.cfg.train
     params = list(run.model.parameters()) + list(run.loss.parameters())
     if tc.optimizer == "sgd":
