@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from snnkd import pipeline_cli
 from snnkd.errors import ConfigError, SnnkdError
 from snnkd.outdir import check_out_dir, created_dir
 from snnkd.run_flags import add_train_flags, run_config
+from snnkd.torch_logs import quiet_torch_logs
 
 
 def default_out(cfg: Any) -> Path:
@@ -100,18 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_tune_parser(sub)
     pipeline_cli.register(sub)
     return parser
-
-
-def _no_triton_noise(record: logging.LogRecord) -> bool:
-    """Drop torch's "Triton not available" warning: this CPU package never uses Triton kernels."""
-    return not str(record.msg).startswith("Triton not available")
-
-
-def quiet_torch_logs() -> None:
-    """Silence warnings torch prints on every import that carry no information here."""
-    logger = logging.getLogger("torch._library.triton")
-    if _no_triton_noise not in logger.filters:
-        logger.addFilter(_no_triton_noise)
 
 
 def main(argv: list[str] | None = None) -> int:

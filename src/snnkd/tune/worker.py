@@ -201,7 +201,7 @@ def run_batch(study: Any, objective: Objective, size: int) -> int:
 
 def main() -> int:
     """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX`` with the spec on stdin."""
-    from snnkd.cli import quiet_torch_logs
+    from snnkd.torch_logs import quiet_torch_logs
 
     quiet_torch_logs()
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
