@@ -60,6 +60,13 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return stage(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from snnkd.export import export_checkpoint
+
+    print(f"wrote {export_checkpoint(args.checkpoint, args.format, args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snnkd",
@@ -94,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--offline", action="store_true", help="never download; an absent archive is an error")
     st.add_argument("--force", action="store_true", help="prepare again even if tensors exist")
     st.set_defaults(func=cmd_stage)
+
+    ex = sub.add_parser("export", help="write a checkpoint's network for another toolchain (NIR)")
+    ex.add_argument("checkpoint")
+    ex.add_argument("--format", default="nir", help="nir (needs the [nir] extra)")
+    ex.add_argument("--out", required=True, help="file to write, e.g. student.nir")
+    ex.set_defaults(func=cmd_export)
 
     from snnkd.tune.command import add_parser as add_tune_parser
 
