@@ -149,11 +149,11 @@ def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
                 "epochs_max": sub["epochs"].max() if "epochs" in sub else np.nan,
                 "test_acc_mean": a.mean,
                 "test_acc_std": sub["test_accuracy"].std(ddof=1),
-                "test_acc_ci_low": a.low,
-                "test_acc_ci_high": a.high,
+                "test_acc_ci_low": max(a.low, 0.0),  # the t interval, clipped to what accuracy can be
+                "test_acc_ci_high": min(a.high, 1.0),
                 "spikes_per_sample": k.mean,
                 "spikes_std": sub["spikes_per_sample"].std(ddof=1),
-                "spikes_ci_low": k.low,
+                "spikes_ci_low": max(k.low, 0.0),
                 "spikes_ci_high": k.high,
                 "at_chance": bool(a.mean < chance + CHANCE_MARGIN),
             }

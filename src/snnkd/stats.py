@@ -114,7 +114,9 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def pairwise_better(samples: dict[str, np.ndarray], higher_is_better: bool = True) -> dict[tuple[str, str], bool]:
+def pairwise_better(
+    samples: dict[str, np.ndarray], higher_is_better: bool = True
+) -> dict[tuple[str, str], bool]:
     """``(i, j) -> True`` where ``i`` is significantly better than ``j`` (paired t, Holm over all pairs).
 
     ``samples`` maps a name to its values ordered by seed (NaN where a seed is missing).
