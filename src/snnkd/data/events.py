@@ -7,10 +7,22 @@ the same steps: ``load_ATIS_bin`` (N-MNIST, N-Caltech101), ``load_aedat_v3``
 (DVS Gesture) and ``integrate_events_by_fixed_frames_number`` with
 ``split_by="number"``. ``tests/test_real_datasets.py`` checks them against
 SpikingJelly's own functions wherever those import.
+
+With the ``[events]`` extra, ATIS files are read by tonic
+(``tonic.io.read_mnist_file``, which also applies the sensor's timestamp
+overflow rows, ``y == 240``, as ``2^13`` us increments and drops them); the
+reader here is the default install's. AEDAT 3.1 stays here: tonic 1.7's
+``read_dvs_ibm`` unpacks three values from ``read_aedat_header_from_file``
+into two (it raises on every file) and its packet reader ignores the event
+type, size and timestamp overflow of an AEDAT 3.1 packet header. Framing stays
+here too: tonic's ``ToFrame(n_event_bins=T)`` (``SliceByEventBins``) drops the
+``N mod T`` last events, which SpikingJelly's ``split_by="number"`` puts in the
+last frame.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 
 import numpy as np
@@ -19,7 +31,21 @@ Events = dict[str, np.ndarray]  # keys t, x, y, p
 
 
 def read_atis_bin(data: bytes) -> Events:
-    """40-bit ATIS events: x (8 bits), y (8), polarity (1), timestamp in microseconds (23)."""
+    """40-bit ATIS events: x (8 bits), y (8), polarity (1), timestamp in microseconds (23).
+
+    Read by tonic when the ``[events]`` extra is installed, by :func:`_read_atis_bin` otherwise.
+    """
+    try:
+        from tonic.io import read_mnist_file
+    except ImportError:
+        return _read_atis_bin(data)
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    events = read_mnist_file(io.BytesIO(data), dtype=dtype, is_stream=True)
+    return {key: events[key] for key in ("t", "x", "y", "p")}
+
+
+def _read_atis_bin(data: bytes) -> Events:
+    """The default install's ATIS reader (SpikingJelly's ``load_ATIS_bin``, vectorised)."""
     raw = np.frombuffer(data, dtype=np.uint8)
     raw = raw[: len(raw) - len(raw) % 5].astype(np.uint32)
     b2 = raw[2::5]

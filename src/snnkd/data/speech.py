@@ -7,6 +7,12 @@ Each 1 s clip (16 kHz, zero-padded or cut) becomes 40 MFCCs over 101 frames:
 official ``validation_list.txt`` / ``testing_list.txt`` define the splits;
 features are stored as float16 ``[N, 1, 40, 101]`` and standardised per
 coefficient with the train split's statistics.
+
+With the ``[speech]`` extra, librosa computes the features
+(``librosa.feature.melspectrogram`` with HTK mel bands and unnormalised
+triangles, then ``librosa.feature.mfcc`` with an orthonormal DCT-II on
+``log(mel + 1e-6)``); the torch path below is the default install's, the same
+definition (equal within 1e-4, ``tests/test_readers.py``).
 """
 
 from __future__ import annotations
@@ -67,7 +73,21 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> torch.Tensor:
 
 
 def mfcc(wave: torch.Tensor) -> torch.Tensor:
-    """MFCCs ``[B, N_MFCC, FRAMES]`` of waveforms ``[B, SAMPLE_RATE]`` in [-1, 1]."""
+    """MFCCs ``[B, N_MFCC, FRAMES]`` of waveforms ``[B, SAMPLE_RATE]`` in [-1, 1] (librosa when installed)."""
+    try:
+        import librosa
+    except ImportError:
+        return mfcc_torch(wave)
+    mel = librosa.feature.melspectrogram(
+        y=wave.numpy(), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann",
+        center=True, pad_mode="reflect", power=2.0, n_mels=N_MELS, fmin=20.0, htk=True, norm=None,
+    )  # fmt: skip
+    coeffs = librosa.feature.mfcc(S=np.log(mel + 1e-6), n_mfcc=N_MFCC, dct_type=2, norm="ortho")
+    return torch.from_numpy(coeffs).float()
+
+
+def mfcc_torch(wave: torch.Tensor) -> torch.Tensor:
+    """The default install's MFCCs: ``torch.stft``, :func:`mel_filterbank`, :func:`dct_matrix`."""
     spec = (
         torch.stft(
             wave, N_FFT, HOP, WIN, window=torch.hann_window(WIN), center=True, return_complex=True
