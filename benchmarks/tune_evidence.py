@@ -1,132 +1,131 @@
-"""Tuned against default hyper-parameters, several seeds each (the evidence of ``docs/tuning.md``).
+"""Tuned against default hyper-parameters, paired by seed (the tuning evidence, results/tuning.md).
 
-Reads the tuned settings that ``snnkd tune`` wrote to ``results/tuned/<dataset>/<method>.yaml``,
-trains every method with its plugin defaults and with the tuned values for each seed (same
-budget, same student, same teacher), and writes the per-run numbers and a Markdown table:
+The default suite (``benchmarks/default.yaml``: every method tuned by the pipeline's ``tune``
+stage, validation split of the first seed only) and the evidence suite
+(``benchmarks/evidence.yaml``: every method at its plugin defaults) share datasets, seeds,
+student, teachers' budgets and the students' plateau budgets. So for every method both run,
+seed ``s`` of one is paired with seed ``s`` of the other: the tuned-minus-default difference
+of test accuracy and spikes per sample with its 95 % CI, the paired t and Wilcoxon p, and
+the t p Holm-corrected over the methods of a dataset (``snnkd.stats``).
 
-    python benchmarks/tune_evidence.py --dataset digits --methods kd act-reg logit-reg \
-        "kd + logit-reg" --seeds 0 1 2 3 4 --epochs 10 \
-        --teacher runs/digits/teacher/scratch/seed0/checkpoint.pt
+    python benchmarks/tune_evidence.py --tuned results/runs --default results/evidence/runs \
+        --choices results/tuned --out results/tuning.md
 
-This is where the test split is used: once per final run, never by the studies.
+The test split was used once per final run by the suites; this script only reads their files.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import yaml
 
 
-def train(dataset: str, method: str, hparams: dict[str, Any], seed: int, epochs: int, teacher: str | None):
-    """Test metrics of one run (the same path as ``snnkd train``)."""
-    from snnkd.config import validate
-    from snnkd.methods import get_method
-    from snnkd.train import fit, prepare
-
-    data: dict[str, Any] = {
-        "dataset": dataset,
-        "method": method,
-        "hparams": hparams,
-        "seed": seed,
-        "train": {"epochs": epochs},
-        "device": "cpu",
-    }
-    if get_method(method).teacher != "none":
-        data["teacher"] = teacher
-    run = prepare(validate(data))
-    with tempfile.TemporaryDirectory() as tmp:
-        m = fit(run, Path(tmp), show_progress=False)
-    keys = ("test_accuracy", "val_accuracy", "spikes_per_sample", "firing_rate", "energy_pj")
-    return {k: float(m[k]) for k in keys}
+def _runs(root: Path) -> dict[tuple[str, str], dict[int, dict]]:
+    """``(dataset, method) -> {seed: metrics.json}`` of a suite's published runs."""
+    out: dict[tuple[str, str], dict[int, dict]] = {}
+    for path in sorted(root.glob("*/*/seed*/metrics.json")):
+        dataset, method, seed = path.parts[-4], path.parts[-3], int(path.parts[-2].removeprefix("seed"))
+        out.setdefault((dataset, method), {})[seed] = json.loads(path.read_text())
+    return out
 
 
-def paired(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean paired difference b - a and the two-sided paired t-test p-value."""
-    from scipy import stats
-
-    d = [y - x for x, y in zip(a, b, strict=True)]
-    p = float(stats.ttest_rel(b, a).pvalue) if len(d) > 1 and statistics.pstdev(d) > 0 else float("nan")
-    return statistics.fmean(d), p
+def _fmt(x: float, digits: int = 2, sign: bool = True) -> str:
+    if not np.isfinite(x):
+        return "–"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
-def table(rows: list[dict[str, Any]], methods: list[str]) -> str:
-    def ms(values: list[float], scale: float = 1.0, fmt: str = ".2f") -> str:
-        v = [scale * x for x in values]
-        return f"{statistics.fmean(v):{fmt}} ± {statistics.stdev(v) if len(v) > 1 else 0.0:{fmt}}"
+def _p(p: float) -> str:
+    return "–" if not np.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
-    out = [
-        "| method | settings | hyper-parameters | test acc. (%) | spikes/sample | energy (nJ) |",
-        "|---|---|---|---|---|---|",
+
+def compare(tuned_root: Path, default_root: Path, choices: Path | None) -> str:
+    from snnkd import stats as S
+
+    tuned, default = _runs(tuned_root), _runs(default_root)
+    lines = [
+        "# Tuning evidence: tuned against default hyper-parameters, paired by seed",
+        "",
+        "Tuned: the default suite (`benchmarks/default.yaml`), each method's hyper-parameters chosen",
+        "by the pipeline's `tune` stage (Optuna TPE, the same trial budget for every method, trials",
+        "trained to a plateau on the first seed's training split and scored on its validation split,",
+        "median pruning). Default: the evidence suite (`benchmarks/evidence.yaml`), every method at",
+        "its plugin defaults. Same datasets, seeds, student, teachers and plateau budgets, so seed s",
+        "of one is paired with seed s of the other. Δ = tuned − default (test accuracy in points,",
+        "spikes per sample in % of the default's mean) with its 95 % CI; p: paired t, Holm-corrected",
+        "over the dataset's methods (* < 0.05), and the Wilcoxon signed-rank p.",
+        "",
+        f"Produced by `python benchmarks/tune_evidence.py` from `{tuned_root}` and `{default_root}`.",
     ]
-    deltas = [
-        "| method | Δ test acc. (points) | p (paired t) | Δ spikes/sample (%) | p (paired t) |",
-        "|---|---|---|---|---|",
-    ]
-    for m in methods:
-        by = {s: [r for r in rows if r["method"] == m and r["settings"] == s] for s in ("default", "tuned")}
-        for s, rs in by.items():
-            hp = ", ".join(
-                f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in rs[0]["hparams"].items()
+    datasets = sorted({d for d, _ in tuned})
+    for dataset in datasets:
+        rows = []
+        for (d, method), seeds in sorted(tuned.items()):
+            if d != dataset or (d, method) not in default:
+                continue
+            common = sorted(set(seeds) & set(default[(d, method)]))
+            if not common:
+                continue
+            acc_t = [seeds[s]["test_accuracy"] for s in common]
+            acc_d = [default[(d, method)][s]["test_accuracy"] for s in common]
+            spk_t = [seeds[s]["spikes_per_sample"] for s in common]
+            spk_d = [default[(d, method)][s]["spikes_per_sample"] for s in common]
+            chosen = "suite's own (nothing to tune)"
+            if choices is not None and (choices / d / f"{method}.yaml").is_file():
+                text = (choices / d / f"{method}.yaml").read_text()
+                data = yaml.safe_load(text) or {}
+                tuned_mark = "Not tuned" not in text
+                hp = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in sorted((data.get("hparams") or {}).items()))  # fmt: skip
+                chosen = hp if tuned_mark else f"{hp or '–'} (not tuned)"
+            rows.append(
+                dict(method=method, n=len(common), chosen=chosen, acc=S.paired(acc_t, acc_d),
+                     spk=S.paired(spk_t, spk_d), acc_t=np.mean(acc_t), acc_d=np.mean(acc_d),
+                     spk_d=float(np.mean(spk_d)))
+            )  # fmt: skip
+        if not rows:
+            continue
+        holm_acc = S.holm([r["acc"].p_t for r in rows])
+        holm_spk = S.holm([r["spk"].p_t for r in rows])
+        lines += [
+            "",
+            f"## {dataset}",
+            "",
+            "| method | seeds | tuned hyper-parameters | default acc % | tuned acc % | Δ acc pp [95% CI] "
+            "| p (Holm) | p (Wilcoxon) | Δ spikes % [95% CI] | p spikes (Holm) |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r, pa, ps in zip(rows, holm_acc, holm_spk, strict=True):
+            a, k, scale = r["acc"], r["spk"], 100.0 / r["spk_d"] if r["spk_d"] else np.nan
+            lines.append(
+                f"| {r['method']} | {r['n']} | {r['chosen']} | {100 * r['acc_d']:.2f} | {100 * r['acc_t']:.2f} "
+                f"| {_fmt(100 * a.diff)} [{_fmt(100 * a.low)}, {_fmt(100 * a.high)}] "
+                f"| {_p(pa)}{' *' if np.isfinite(pa) and pa < 0.05 else ''} | {_p(a.p_wilcoxon)} "
+                f"| {_fmt(scale * k.diff, 1)} [{_fmt(scale * k.low, 1)}, {_fmt(scale * k.high, 1)}] "
+                f"| {_p(ps)}{' *' if np.isfinite(ps) and ps < 0.05 else ''} |"
             )
-            out.append(
-                f"| {m} | {s} | {hp} | {ms([r['test_accuracy'] for r in rs], 100)} | "
-                f"{ms([r['spikes_per_sample'] for r in rs], 1, '.1f')} | "
-                f"{ms([r['energy_pj'] for r in rs], 1e-3, '.1f')} |"
-            )
-        da, pa = paired(
-            [r["test_accuracy"] for r in by["default"]], [r["test_accuracy"] for r in by["tuned"]]
-        )
-        base = statistics.fmean(r["spikes_per_sample"] for r in by["default"])
-        ds, ps = paired(
-            [r["spikes_per_sample"] for r in by["default"]], [r["spikes_per_sample"] for r in by["tuned"]]
-        )
-        deltas.append(f"| {m} | {100 * da:+.2f} | {pa:.3g} | {100 * ds / base:+.1f} | {ps:.3g} |")
-    return "\n".join(out) + "\n\n" + "\n".join(deltas) + "\n"
+    return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--methods", nargs="+", default=["kd", "act-reg", "logit-reg"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--teacher", default="runs/digits/teacher/scratch/seed0/checkpoint.pt")
-    p.add_argument("--results-dir", default="results")
-    args = p.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(1)
-    from snnkd.tune.space import defaults
-    from snnkd.tune.spec import slug
-
-    rows = []
-    for method in args.methods:
-        tuned_file = Path(args.results_dir) / "tuned" / args.dataset / f"{slug(method)}.yaml"
-        settings = {"default": defaults(method), "tuned": yaml.safe_load(tuned_file.read_text())["hparams"]}
-        for name, hp in settings.items():
-            for seed in args.seeds:
-                r = train(args.dataset, method, hp, seed, args.epochs, args.teacher)
-                rows.append({"method": method, "settings": name, "seed": seed, "hparams": hp, **r})
-                print(
-                    f"{method:16s} {name:8s} seed {seed}: test {100 * r['test_accuracy']:.2f} %, "
-                    f"spikes {r['spikes_per_sample']:.1f}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    out = Path(args.results_dir) / "tuning" / args.dataset / "tuned-vs-default.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2) + "\n")
-    md = table(rows, args.methods)
-    (out.with_suffix(".md")).write_text(md)
-    print(md)
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tuned", type=Path, default=Path("results/runs"))
+    p.add_argument("--default", type=Path, default=Path("results/evidence/runs"))
+    p.add_argument("--choices", type=Path, default=Path("results/tuned"))
+    p.add_argument("--out", type=Path, default=Path("results/tuning.md"))
+    args = p.parse_args()
+    for folder in (args.tuned, args.default):
+        if not folder.is_dir():
+            print(f"tune_evidence: error: --tuned/--default: no folder {folder}", file=sys.stderr)
+            return 2
+    text = compare(args.tuned, args.default, args.choices)
+    args.out.write_text(text)
+    print(text)
     return 0
 
 
