@@ -103,7 +103,8 @@ def compare(tuned_root: Path, default_root: Path, choices: Path | None) -> str:
         for r, pa, ps in zip(rows, holm_acc, holm_spk, strict=True):
             a, k, scale = r["acc"], r["spk"], 100.0 / r["spk_d"] if r["spk_d"] else np.nan
             lines.append(
-                f"| {r['method']} | {r['n']} | {r['chosen']} | {100 * r['acc_d']:.2f} | {100 * r['acc_t']:.2f} "
+                f"| {r['method']} | {r['n']} | {r['chosen']} "
+                f"| {100 * r['acc_d']:.2f} | {100 * r['acc_t']:.2f} "
                 f"| {_fmt(100 * a.diff)} [{_fmt(100 * a.low)}, {_fmt(100 * a.high)}] "
                 f"| {_p(pa)}{' *' if np.isfinite(pa) and pa < 0.05 else ''} | {_p(a.p_wilcoxon)} "
                 f"| {_fmt(scale * k.diff, 1)} [{_fmt(scale * k.low, 1)}, {_fmt(scale * k.high, 1)}] "
