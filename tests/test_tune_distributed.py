@@ -212,3 +212,21 @@ def test_a_lone_tuner_is_reproducible_and_separate_samplers_differ(tmp_path):
     assert len(set(shared)) == 12
     assert points(1) == points(1)
     assert points(1) == shared  # the point of trial n depends on n and the study, not on the process
+
+
+def test_surplus_trials_are_not_reported_with_a_traceback():
+    """Optuna's two warnings about a surplus trial (a harmless race between tuners) are dropped."""
+    import logging
+
+    from snnkd.tune.worker import SurplusFilter
+
+    f = SurplusFilter()
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("optuna.study._optimize", logging.WARNING, __file__, 1, msg, None, None)
+
+    surplus = "Trial 7 failed with parameters: {} because of the following error: SurplusTrial('late')."
+    assert not f.filter(record(surplus))
+    assert not f.filter(record("Trial 7 failed with value None."))
+    assert f.filter(record("Trial 8 failed with value None."))  # a real failure is still reported
+    assert f.filter(record("Trial 9 failed with parameters: {} because of the following error: E()."))

@@ -16,6 +16,8 @@ storage password never appears on a command line.
 from __future__ import annotations
 
 import queue
+import logging
+import re
 import sys
 import time
 import warnings
@@ -112,12 +114,41 @@ def recover(study: Any, spec: TuneSpec) -> None:
             optuna.storages.fail_stale_trials(study)
 
 
+class SurplusFilter(logging.Filter):
+    """Drops Optuna's warnings (one with a traceback) about surplus trials: an expected, harmless race.
+
+    Optuna logs ``Trial N failed with parameters ... SurplusTrial(...)`` and then
+    ``Trial N failed with value None.``; both are dropped for such a trial, every
+    other trial's warnings pass.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.surplus: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        found = re.match(r"Trial (\d+) failed with", msg)
+        if found is None:
+            return True
+        if "SurplusTrial(" in msg:
+            self.surplus.add(int(found.group(1)))
+            return False
+        return int(found.group(1)) not in self.surplus
+
+
+_SURPLUS_FILTER = SurplusFilter()
+
+
 def work(spec: TuneSpec, index: int = 0, poll: float | None = None) -> int:
     """Run trials of ``spec``'s study until its budget is met; returns how many this worker ran."""
     import optuna
     import torch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    if _SURPLUS_FILTER not in optimize_log.filters:
+        optimize_log.addFilter(_SURPLUS_FILTER)
     torch.set_num_threads(spec.threads)
     study = load(spec, index)
     objective = Objective(spec)
