@@ -58,3 +58,16 @@ class EarlyStopping:
         self.bad_epochs = int(state["bad_epochs"])
         self.stopped = bool(state["stopped"])
         self.best_state = state["best_state"]
+
+
+def last_quarter_gain(val_accuracy: list[float]) -> float:
+    """What the last quarter of a validation curve adds: ``max(last quarter) - max(the rest)``.
+
+    A curve ends on a plateau when this is small (the suites' criterion: under 1 point).
+    Curves shorter than 4 epochs have no quarter to judge: 0.
+    """
+    n = len(val_accuracy)
+    if n < 4:
+        return 0.0
+    cut = n - max(1, n // 4)
+    return max(val_accuracy[cut:]) - max(val_accuracy[:cut])
