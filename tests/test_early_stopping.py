@@ -90,6 +90,9 @@ def test_every_committed_student_curve_ends_on_a_plateau():
     curves = _committed_curves()
     if not curves:
         pytest.skip("no committed runs")
-    gains = {str(p.relative_to(ROOT)): last_quarter_gain(list(pd.read_csv(p)["val_accuracy"])) for p in curves}
+    gains = {
+        str(path.relative_to(ROOT)): last_quarter_gain(list(pd.read_csv(path)["val_accuracy"]))
+        for path in curves
+    }
     rising = {k: round(100 * v, 2) for k, v in gains.items() if v >= 0.01}
     assert rising == {}
