@@ -29,6 +29,7 @@ BUILTIN = [
     "feature-kd",
     "kd",
     "kd-mse",
+    "kd-per-step",
     "kd-spike-train",
     "kd-spikes",
     "logit-reg",
