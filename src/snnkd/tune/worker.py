@@ -15,8 +15,8 @@ storage password never appears on a command line.
 
 from __future__ import annotations
 
-import queue
 import logging
+import queue
 import re
 import sys
 import time
