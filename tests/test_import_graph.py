@@ -1,12 +1,15 @@
 """The ``snnkd`` package's import graph has no cycle (issue 11, item 6).
 
-Every module under ``src/snnkd`` is parsed with :mod:`ast`; every ``import`` and
+Every module under ``src/snnkd`` and the built-in plugins (``methods/``, installed as
+``snnkd.methods_builtin``) is parsed with :mod:`ast`; every ``import`` and
 ``from ... import`` of an ``snnkd`` module is an edge, wherever it stands: at
 module level, inside a function (a lazy import) or inside a class. Importing
 ``snnkd.a.b`` also runs ``snnkd/a/__init__.py``, so ancestor packages are edges
 too (except the importer's own packages, which are already running).
 ``from snnkd.a import b`` names the submodule ``snnkd.a.b`` when that file exists,
-otherwise an attribute of ``snnkd.a``.
+otherwise an attribute of ``snnkd.a``. Plugins found at run time by
+:func:`snnkd.methods.discover` (by package name, after ``snnkd.methods`` is loaded)
+are no static import and no edge.
 """
 
 from __future__ import annotations
@@ -16,18 +19,23 @@ from pathlib import Path
 
 import networkx as nx
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
 ROOT = "snnkd"
+#: setup.py maps the top-level methods/ folder (the built-in plugins) into the package
+MAPPED = {"snnkd.methods_builtin": REPO / "methods"}
 
 
-def module_names(src: Path = SRC) -> dict[str, Path]:
-    """Dotted module name -> file, for every ``.py`` file of the package."""
+def module_names(src: Path = SRC, mapped: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Dotted module name -> file, for every ``.py`` file of the package (and mapped folders)."""
+    folders = {ROOT: src / ROOT, **(MAPPED if mapped is None else mapped)}
     names = {}
-    for path in sorted((src / ROOT).rglob("*.py")):
-        parts = list(path.relative_to(src).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        names[".".join(parts)] = path
+    for package, folder in folders.items():
+        for path in sorted(folder.rglob("*.py")):
+            parts = [*package.split("."), *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            names[".".join(parts)] = path
     return names
 
 
@@ -65,9 +73,9 @@ def imported_modules(module: str, path: Path, known: dict[str, Path]) -> set[str
     return edges
 
 
-def import_graph(src: Path = SRC) -> nx.DiGraph:
+def import_graph(src: Path = SRC, mapped: dict[str, Path] | None = None) -> nx.DiGraph:
     """Directed graph: an edge ``a -> b`` when module ``a`` imports ``snnkd`` module ``b``."""
-    known = module_names(src)
+    known = module_names(src, mapped)
     graph = nx.DiGraph()
     graph.add_nodes_from(known)
     for module, path in known.items():
@@ -84,7 +92,7 @@ def test_graph_sees_lazy_and_relative_imports(tmp_path):
     (pkg / "a.py").write_text("import os\n\ndef f():\n    from snnkd.sub import b\n    return b\n")
     (pkg / "sub" / "b.py").write_text("from . import c\n")
     (pkg / "sub" / "c.py").write_text("def g():\n    from ..a import f\n    return f\n")
-    graph = import_graph(tmp_path)
+    graph = import_graph(tmp_path, mapped={})
     assert set(graph.edges) == {
         ("snnkd.a", "snnkd.sub"),
         ("snnkd.a", "snnkd.sub.b"),
@@ -97,6 +105,7 @@ def test_graph_sees_lazy_and_relative_imports(tmp_path):
 def test_no_import_cycles():
     graph = import_graph()
     assert graph.number_of_nodes() > 40 and graph.has_edge("snnkd.cli", "snnkd.tune.command")
+    assert graph.has_edge("snnkd.methods_builtin.kd", "snnkd.methods")
     cycles = [c for c in nx.strongly_connected_components(graph) if len(c) > 1]
     cycles += [{n} for n in graph.nodes if graph.has_edge(n, n)]
     examples = [" -> ".join([*cycle, cycle[0]]) for cycle in list(nx.simple_cycles(graph))[:10]]
