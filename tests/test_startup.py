@@ -12,11 +12,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 NOT_NEEDED = ["torch._dynamo", "sympy", "optuna", "statsmodels", "matplotlib"]
 
 
-def _python(code: str, tmp_path, **env: str) -> dict:
+def _python(code: str, tmp_path, **env: str) -> Any:
     """Run ``code`` in a fresh interpreter; it prints one JSON line last, which is returned."""
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -28,6 +29,22 @@ def _python(code: str, tmp_path, **env: str) -> dict:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_trainer_and_dataset_registry_import_no_heavy_library(tmp_path):
+    """Importing the trainer, every dataset, tracking and the CLI loads none of them.
+
+    SciPy, scikit-learn and pandas load only when a dataset's loader needs them
+    (digits, mnist1d and mnist-5k split with scikit-learn; speech-commands reads WAVs with SciPy).
+    """
+    code = """
+        import json, sys
+        import snnkd.cli, snnkd.data, snnkd.methods, snnkd.tracking, snnkd.train
+        print(json.dumps(sorted(sys.modules)))
+    """
+    loaded = set(_python(code, tmp_path))
+    heavy = NOT_NEEDED + ["mlflow", "scipy", "sklearn", "pandas"]
+    assert loaded.isdisjoint(heavy), sorted(loaded.intersection(heavy))
 
 
 def test_training_run_imports_no_dynamo_nor_unused_libraries(tmp_path):

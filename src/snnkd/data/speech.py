@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.io import wavfile
 
 from snnkd.data import transforms
 from snnkd.data.archives import Archive
@@ -100,6 +99,8 @@ def mfcc_torch(wave: torch.Tensor) -> torch.Tensor:
 
 def read_wav(data: bytes) -> torch.Tensor:
     """A 16 kHz 16-bit mono WAV as float32 ``[SAMPLE_RATE]``, zero-padded or cut to 1 s."""
+    from scipy.io import wavfile  # here, not at import: only staging speech-commands reads WAVs
+
     rate, samples = wavfile.read(io.BytesIO(data))
     if rate != SAMPLE_RATE or samples.ndim != 1:
         raise ConfigError(f"speech-commands: expected 16 kHz mono WAVs, got {rate} Hz, shape {samples.shape}")
