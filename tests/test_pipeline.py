@@ -80,7 +80,7 @@ def test_a_composition_is_a_suite_method():
 
 
 def test_method_configs_get_the_right_teacher_and_readout():
-    suite = S.load(ROOT / "benchmarks" / "default.yaml")
+    suite = S.load(ROOT / "benchmarks" / "evidence.yaml")
     assert "teacher" not in suite.method_config("digits", "scratch", 1)
     kd = suite.method_config("digits", "kd", 1)
     assert kd["teacher"] == "results/networks/digits/teacher/checkpoint.pt" and kd["seed"] == 1
@@ -93,7 +93,7 @@ def test_method_configs_get_the_right_teacher_and_readout():
     )
     assert (
         suite.method_config("digits", "md-snn", 2)["teacher"]
-        == "results/runs/digits/scratch/seed2/checkpoint.pt"
+        == "results/checkpoints/digits/scratch/seed2.pt"
     )
     assert suite.network_config("digits", "assistant")["teacher"].endswith("digits/teacher/checkpoint.pt")
 
@@ -165,3 +165,36 @@ def test_repo_root_sees_through_dvc_temp_copies(tmp_path):
     inner = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc" / "src"
     inner.mkdir(parents=True)
     assert repo_root(inner) == tmp_path.resolve()
+
+
+def test_reference_networks_have_their_own_budgets():
+    suite = S.load(ROOT / "benchmarks" / "evidence.yaml")
+    teacher = suite.network_config("mnist1d", "teacher")["train"]
+    student = suite.method_config("mnist1d", "scratch", 0, tuned=False)["train"]
+    assert teacher["epochs"] == suite.networks["teacher"].budgets["mnist1d"]["train"]["epochs"]
+    assert student["epochs"] == suite.budgets["mnist1d"]["train"]["epochs"] != teacher["epochs"]
+
+
+def test_plan_names_each_stage_its_teacher_and_plugin_files():
+    from snnkd import plan
+
+    data = smoke_data()
+    data["methods"]["kd-mse+logit-reg"] = {"hparams": {"beta": 1.0, "lambda_z": 0.1}}
+    data["groups"]["teacher"].append("kd-mse+logit-reg")
+    suite = S.check(S.Suite.model_validate(data))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        built = plan.build(suite)
+    assert built["runs"]["digits-kd"] == {
+        "dataset": "digits", "method": "kd", "learns_from": "results/networks/digits/teacher/checkpoint.pt",
+        "plugin": "methods/kd.py", "plugin2": "methods/kd.py",
+    }  # fmt: skip
+    combo = built["runs"]["digits-kd-mse+logit-reg"]
+    assert (combo["plugin"], combo["plugin2"]) == ("methods/kd_mse.py", "methods/logit_reg.py")
+    assert built["runs"]["digits-scratch"]["learns_from"] == "data/prepared/digits/splits.json"
+    assert list(built["networks"]) == ["digits-teacher"]  # no spiking teacher or assistant needed
+    with pytest.raises(ConfigError, match="plan: missing or out of date"):
+        plan.check(suite)
+    text = plan.render("suite: smoke\n", built)
+    assert plan.render(text, built) == text  # regenerating replaces the generated part only
+
