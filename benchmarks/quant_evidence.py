@@ -52,7 +52,6 @@ FIELDS = (
     "energy_pj",
     "spikesim_energy_pj",
     "edap_ratio",
-    "train_seconds",
 )
 KEYS = ("dataset", "method", "scheme", "bits", "T", "seed")
 
@@ -61,6 +60,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one configuration (or read its finished metrics) and return a flat row."""
     import torch
 
+    from snnkd import run_files
     from snnkd.config import validate
     from snnkd.train import fit, prepare, write_metrics
 
@@ -68,15 +68,19 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     out = Path(job["out"])
     metrics_path = out / "metrics.json"
     cfg = validate(job["config"])
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
-    if metrics is None or metrics.get("identity") != cfg.identity():
+    record = out / run_files.RUN_FILE  # the identity lives in run.json, the numbers in metrics.json
+    metrics = None
+    if metrics_path.exists() and record.exists():
+        if json.loads(record.read_text()).get("identity") == cfg.identity():
+            metrics = json.loads(metrics_path.read_text())
+    if metrics is None:
         run = prepare(cfg)
         out.mkdir(parents=True, exist_ok=True)
         metrics = fit(run, out, show_progress=False)
         write_metrics(out, metrics)
     row = {k: job[k] for k in KEYS}
     row.update({k: metrics.get(k) for k in FIELDS if k != "epochs_trained"})
-    row["epochs_trained"] = len(metrics.get("history", []))
+    row["epochs_trained"] = metrics.get("epochs")
     return row
 
 
