@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from snnkd.errors import CheckpointError
+from snnkd.processes import pid_alive
 
 FORMAT = "snnkd-checkpoint-v1"
 
@@ -61,7 +62,7 @@ def remove_stale_temporaries(path: Path, max_age: float = 3600.0) -> list[Path]:
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit():
-            stale = not _alive(int(pid))
+            stale = not pid_alive(int(pid))
         else:
             try:
                 stale = time.time() - tmp.stat().st_mtime > max_age
@@ -71,18 +72,6 @@ def remove_stale_temporaries(path: Path, max_age: float = 3600.0) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def atomic_text(path: Path, text: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from snnkd.tune.spec import TuneSpec
-from snnkd.tune.storage import mask
+from snnkd.tune.storage import mask, published
 
 PARENT_ATTR = "mlflow_parent_run_id"
 PENDING_ATTR = "mlflow_parent_pending"  # set by the command that created the study, which makes the parent
@@ -61,7 +61,7 @@ def study_params(spec: TuneSpec) -> dict[str, Any]:
         "epochs": spec.base.get("train", {}).get("epochs", "default"),
         "seed": spec.base.get("seed", 0),
         "pruner": "none" if spec.multi else spec.pruner,
-        "storage": mask(spec.storage),
+        "storage": published(spec.storage),
         "study": spec.study,
         "workers": spec.workers,
     }

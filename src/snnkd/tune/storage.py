@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from snnkd.errors import ConfigError
+from snnkd.processes import pid_alive
 
 JOURNAL_PREFIX = "journal:"
 WORKER_ATTR = "worker"
@@ -41,6 +42,18 @@ def journal_path(url: str) -> Path:
     if not rest:
         raise ConfigError("--storage: a journal URL needs a file path, e.g. journal:///tmp/study.journal")
     return Path(rest)
+
+
+def published(url: str) -> str:
+    """The storage as written into committed files: :func:`mask`, and a journal under the
+    working directory as a relative path (``journal://runs/tuning/d/m.journal``), so that a
+    study summary does not depend on where the checkout lies."""
+    if is_journal(url):
+        path = journal_path(url)
+        if path.is_absolute() and path.is_relative_to(Path.cwd()):
+            return f"{JOURNAL_PREFIX}//{path.relative_to(Path.cwd())}"
+        return url
+    return mask(url)
 
 
 def default_storage(dataset: str, method_slug: str, root: str | Path = "runs/tuning") -> str:
@@ -155,16 +168,6 @@ def worker_tag(trial_number: int) -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "trial": trial_number}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_dead_local_trials(study: Any, max_retry: int) -> list[int]:
     """Fail and re-queue running trials whose worker process on this host no longer exists.
 
@@ -184,7 +187,7 @@ def recover_dead_local_trials(study: Any, max_retry: int) -> list[int]:
         if not isinstance(tag, dict) or tag.get("host") != host or tag.get("trial") != t.number:
             continue
         pid = int(tag.get("pid", 0))
-        if pid <= 0 or pid == os.getpid() or _alive(pid):
+        if pid <= 0 or pid == os.getpid() or pid_alive(pid):
             continue
         try:
             if study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):

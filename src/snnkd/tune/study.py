@@ -23,7 +23,7 @@ from snnkd.tune import mlruns
 from snnkd.tune.pareto import Point, choose, front, plot
 from snnkd.tune.space import search_space
 from snnkd.tune.spec import OBJECTIVES, TuneSpec, slug
-from snnkd.tune.storage import mask, open_storage, scrub
+from snnkd.tune.storage import mask, open_storage, published, scrub
 
 FINGERPRINT_ATTR = "snnkd_fingerprint"
 
@@ -167,7 +167,7 @@ def summarize(study: Any, spec: TuneSpec) -> StudyResult:
     files = [write_tuned(spec, chosen, values, tuned, warning)]
     summary = {
         "study": spec.study,
-        "storage": mask(spec.storage),
+        "storage": published(spec.storage),
         "method": spec.method,
         "dataset": spec.dataset,
         "objectives": list(spec.objectives),
