@@ -25,7 +25,8 @@ Writes ``<out>/quant.csv`` (one row per run) and ``<out>/quant.md``. Runs go to 
 
     python benchmarks/quant_evidence.py [--datasets digits mnist-5k] [--seeds 5]
         [--epochs 60] [--patience 8] [--bits 2 4] [--schemes lsq mint]
-        [--student-steps 2] [--workers 2] [--out results] [--runs runs/quant_evidence]
+        [--student-steps 2] [--variant-datasets digits] [--workers 2] [--out results]
+        [--runs runs/quant_evidence]
 
 A quick check: ``--datasets digits --seeds 1 --epochs 1 --patience 0 --out /tmp/q``.
 """
@@ -107,14 +108,22 @@ def _job(args, dataset: str, method: str, scheme: str, bits: int, steps: int, se
     return {**keys, "out": str(out), "config": cfg}
 
 
+def steps_of(args: argparse.Namespace, dataset: str) -> list[int]:
+    """The student time steps run on ``dataset``: the teacher's T, then the variant's where asked."""
+    variant = args.variant_datasets is None or dataset in args.variant_datasets
+    return [TEACHER_T, *[t for t in args.student_steps if t != TEACHER_T and variant]]
+
+
 def jobs(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
-    """The full-precision runs (teachers among them) and the quantized runs that need them."""
+    """The full-precision runs (teachers among them) and the quantized runs that need them.
+
+    Ordered dataset by dataset, the teacher's T before the variant's, so that an interrupted
+    run has finished whole tables first."""
     fp, quantized = [], []
-    steps_list = [TEACHER_T, *[t for t in args.student_steps if t != TEACHER_T]]
     for dataset in args.datasets:
-        for seed in range(args.seeds):
-            teacher = _job(args, dataset, FP, "fp", 32, TEACHER_T, seed)["out"]
-            for steps in steps_list:
+        for steps in steps_of(args, dataset):
+            for seed in range(args.seeds):
+                teacher = _job(args, dataset, FP, "fp", 32, TEACHER_T, seed)["out"]
                 fp.append(_job(args, dataset, FP, "fp", 32, steps, seed))
                 for scheme in args.schemes:
                     for bits in args.bits:
@@ -262,7 +271,6 @@ def scheme_table(rows: list[dict], dataset: str, bits_list, steps_list) -> list[
 
 
 def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    steps_list = [TEACHER_T, *[t for t in args.student_steps if t != TEACHER_T]]
     budget = f"at most {args.epochs} epochs" + (
         f", early stopping with patience {args.patience} on validation accuracy (best weights kept)"
         if args.patience
@@ -282,6 +290,7 @@ def summarise(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "`quant.csv`.",
     ]
     for dataset in args.datasets:
+        steps_list = steps_of(args, dataset)
         lines += ["", f"## {dataset}", "", *config_table(rows, dataset)]
         recovery = recovery_table(rows, dataset, args.schemes, args.bits, steps_list)
         lines += ["", "### md-snn − quant", "", *recovery]
@@ -300,6 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--schemes", nargs="+", choices=["lsq", "mint"], default=["lsq", "mint"])
     ap.add_argument(
         "--student-steps", type=int, nargs="*", default=[2], help="student T of the teacher-at-T=4 variant"
+    )
+    ap.add_argument(
+        "--variant-datasets", nargs="*", default=None, help="datasets of the T-variant (default: every one)"
     )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "results"), help="folder of quant.csv and quant.md")

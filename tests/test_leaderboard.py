@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -67,3 +70,24 @@ def test_layer_rates_mean_over_seeds():
     runs["firing_rate/features.lif1"] = runs["firing_rate"]
     rates = lb.layer_rates(runs).set_index(["dataset", "method", "layer"])["firing_rate"]
     assert rates[("digits", "kd", "features.lif1")] == pytest.approx(0.02)
+
+
+def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
+    """``snnkd leaderboard --from-files``: the committed run files give the committed table, byte for byte."""
+    from snnkd import suite as suite_mod
+
+    root = Path(__file__).resolve().parents[1]
+    committed = root / "results" / "leaderboard.csv"
+    if not committed.is_file():
+        pytest.skip("no committed leaderboard")
+    monkeypatch.chdir(root)
+    s = suite_mod.load(root / "params.yaml")
+    runs, left = lb.select(lb.published_runs(s), lb.wanted_runs(s))
+    assert left.empty
+    assert len(runs) == len(s.datasets) * len(s.methods) * len(s.seeds)
+    first = runs.iloc[0]
+    metrics = json.loads((suite_mod.run_dir(first.dataset, first.method, 0) / "metrics.json").read_text())
+    assert first.test_accuracy == metrics["test_accuracy"]
+    assert any(c.startswith(lb.LAYER) for c in runs.columns)
+    table = lb.aggregate(runs)
+    assert table.to_csv(index=False, float_format="%.6g") == committed.read_text()

@@ -175,6 +175,16 @@ def test_mask_hides_the_password():
     assert SECRET not in scrub(f"could not use {url}; password {SECRET}", url)
 
 
+def test_published_storage_is_relative_inside_the_checkout(tmp_path, monkeypatch):
+    from snnkd.tune.storage import default_storage, published
+
+    monkeypatch.chdir(tmp_path)
+    assert published(default_storage("digits", "kd")) == "journal://runs/tuning/digits/kd.journal"
+    assert published("journal:///elsewhere/kd.journal") == "journal:///elsewhere/kd.journal"
+    url = f"postgresql://alice:{SECRET}@db.example:5432/studies"
+    assert published(url) == "postgresql://alice:***@db.example:5432/studies"
+
+
 # --- bad input --------------------------------------------------------------------------------
 
 

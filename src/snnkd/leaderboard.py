@@ -77,6 +77,46 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def published_runs(suite: Suite) -> pd.DataFrame:
+    """The suite's runs read from their published files (``results/runs/<d>/<m>/seed<k>/``), in
+    :func:`tidy`'s layout: a leaderboard rebuilt from a clone, with no MLflow store.
+
+    ``metrics.json`` holds the numbers and per-layer rates, ``run.json`` the identity that
+    makes the run key; a run whose two files are not both there is absent (as an unfinished
+    MLflow run would be left out).
+    """
+    from snnkd import run_files
+    from snnkd.tracking import run_key
+
+    rows = []
+    for d in suite.datasets:
+        for m in suite.methods:
+            for seed in suite.seeds:
+                folder = run_dir(d, m, seed)
+                if (
+                    not (folder / run_files.METRICS_FILE).is_file()
+                    or not (folder / run_files.RUN_FILE).is_file()
+                ):
+                    continue
+                metrics = json.loads((folder / run_files.METRICS_FILE).read_text())
+                record = run_files.read_record(folder)
+                row: dict[str, Any] = {
+                    "run_id": str(folder),
+                    "status": "FINISHED",
+                    "end_time": pd.NaT,
+                    "run_key": run_key(record["identity"], (record.get("teacher") or {}).get("sha256")),
+                    "dataset": d,
+                    "method": m,
+                    "seed": seed,
+                }
+                row.update({name: metrics.get(name, np.nan) for name in NUMBERS})
+                for layer, rate in (metrics.get("firing_rate_per_layer") or {}).items():
+                    row[f"{LAYER}{layer}"] = float(rate)
+                rows.append(row)
+    cols = ["run_id", "status", "end_time", "run_key", *KEYS, *NUMBERS]
+    return pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
+
+
 def select(
     runs: pd.DataFrame,
     wanted: dict[tuple[str, str, int], str | None] | None = None,
@@ -369,16 +409,23 @@ def wanted_runs(suite: Suite) -> dict[tuple[str, str, int], str | None]:
 
 
 def build(
-    suite: Suite, out_dir: Path = Path("results"), uri: str | None = None, log: bool = True
+    suite: Suite,
+    out_dir: Path = Path("results"),
+    uri: str | None = None,
+    log: bool = True,
+    from_files: bool = False,
 ) -> dict[str, Any]:
-    """Read the suite's runs from MLflow and write the leaderboard files; returns what was written."""
+    """Read the suite's runs from MLflow (or, ``from_files``, from their published run files)
+    and write the leaderboard files; returns what was written."""
     from snnkd import plots, report
 
-    runs, left = select(tidy(load_runs(suite.experiment(), uri)), wanted_runs(suite))
+    raw = published_runs(suite) if from_files else tidy(load_runs(suite.experiment(), uri))
+    runs, left = select(raw, wanted_runs(suite))
     if runs.empty:
         from snnkd.errors import SnnkdError
 
-        raise SnnkdError(f"leaderboard: no finished runs of suite '{suite.suite}' in MLflow")
+        where = "in results/runs" if from_files else "in MLflow"
+        raise SnnkdError(f"leaderboard: no finished runs of suite '{suite.suite}' {where}")
     table = aggregate(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {

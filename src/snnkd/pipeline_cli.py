@@ -76,7 +76,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from snnkd import leaderboard, suite
 
     s = suite.load(args.params)
-    result = leaderboard.build(s, Path(args.out), log=not args.no_log)
+    result = leaderboard.build(s, Path(args.out), log=not args.no_log, from_files=args.from_files)
     print(Path(result["files"]["md"]).read_text())
     return 0
 
@@ -127,6 +127,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     lb.add_argument("--params", default=str(PARAMS))
     lb.add_argument("--out", default="results")
     lb.add_argument("--no-log", action="store_true", help="do not log the table to MLflow")
+    lb.add_argument(
+        "--from-files",
+        action="store_true",
+        help="read the published run files (results/runs/...) instead of MLflow (a clone without a store)",
+    )
     lb.set_defaults(func=cmd_leaderboard)
 
 
