@@ -92,8 +92,7 @@ def test_method_configs_get_the_right_teacher_and_readout():
         "digits/assistant/checkpoint.pt"
     )
     assert (
-        suite.method_config("digits", "md-snn", 2)["teacher"]
-        == "results/checkpoints/digits/scratch/seed2.pt"
+        suite.method_config("digits", "md-snn", 2)["teacher"] == "results/checkpoints/digits/scratch/seed2.pt"
     )
     assert suite.network_config("digits", "assistant")["teacher"].endswith("digits/teacher/checkpoint.pt")
 
@@ -198,3 +197,14 @@ def test_plan_names_each_stage_its_teacher_and_plugin_files():
     text = plan.render("suite: smoke\n", built)
     assert plan.render(text, built) == text  # regenerating replaces the generated part only
 
+
+def test_device_tags_name_the_cpu_and_its_kernels():
+    """Bit-identical reproduction needs the same CPU kernels: the run says which it had."""
+    import torch
+
+    from snnkd.tracking import device_tags
+
+    tags = device_tags("cpu")
+    assert tags["snnkd.device"] == "cpu"
+    assert tags["snnkd.host_cpu"]
+    assert tags["snnkd.cpu_capability"] == torch.backends.cpu.get_cpu_capability()

@@ -113,7 +113,15 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
     board = pd.read_csv(repo / "results" / "leaderboard.csv")
     assert sorted(board["method"]) == ["kd", "scratch"] and set(board["n_seeds"]) == {2}
     for r in runs:
-        m = json.loads((repo / "results/runs/digits" / r.data.tags["snnkd.method"] / f"seed{r.data.tags['snnkd.seed']}" / "metrics.json").read_text())  # noqa: E501
+        m = json.loads(
+            (
+                repo
+                / "results/runs/digits"
+                / r.data.tags["snnkd.method"]
+                / f"seed{r.data.tags['snnkd.seed']}"
+                / "metrics.json"
+            ).read_text()
+        )  # noqa: E501
         assert m["test_accuracy"] == pytest.approx(r.data.metrics["test_accuracy"])
         assert "train_seconds" not in m and m["epochs"] >= 1
     text = (repo / "results" / "leaderboard.md").read_text()

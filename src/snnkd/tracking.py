@@ -215,11 +215,28 @@ def git_state(root: Path) -> dict[str, str]:
     return {"mlflow.source.git.commit": commit, f"{TAG}git_dirty": str(bool(dirty)).lower()}
 
 
-def device_tags(device: str) -> dict[str, str]:
-    tags = {f"{TAG}device": device, f"{TAG}host_cpu": platform.processor() or platform.machine()}
-    if device.startswith("cuda"):
-        import torch
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what :mod:`platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
+
+def device_tags(device: str) -> dict[str, str]:
+    """Where a run ran. Bit-identical results need the same CPU kernels: ATen's CPU capability
+    (AVX2, AVX512, ...) picks different vectorised reductions, so it is recorded with the model."""
+    import torch
+
+    tags = {
+        f"{TAG}device": device,
+        f"{TAG}host_cpu": cpu_model(),
+        f"{TAG}cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if device.startswith("cuda"):
         tags[f"{TAG}device_name"] = torch.cuda.get_device_name()
     return tags
 
