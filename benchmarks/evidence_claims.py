@@ -22,8 +22,18 @@ import numpy as np
 CLAIMS: dict[str, tuple[str, list[tuple[str, str, str, int]]]] = {
     "a": (
         "KD students beat scratch students (Distilling Spikes; Hinton KD; KDSNN; Louis et al.'s KD-MSE)",
-        [(m, "scratch", "test_accuracy", +1)
-         for m in ("kd", "kd-per-step", "kd-mse", "feature-kd", "kd-spikes", "kd-spike-train", "multistage")],
+        [
+            (m, "scratch", "test_accuracy", +1)
+            for m in (
+                "kd",
+                "kd-per-step",
+                "kd-mse",
+                "feature-kd",
+                "kd-spikes",
+                "kd-spike-train",
+                "multistage",
+            )
+        ],
     ),  # fmt: skip
     "b": (
         "the multi-stage chain (teacher -> assistant -> student) beats single-stage KD (Distilling Spikes)",
@@ -31,8 +41,12 @@ CLAIMS: dict[str, tuple[str, list[tuple[str, str, str, int]]]] = {
     ),
     "c": (
         "activation and logits regularisation cut spikes at equal accuracy (Louis et al., ICANN 2024)",
-        [("act-reg", "scratch", "spikes_per_sample", -1), ("logit-reg", "scratch", "spikes_per_sample", -1),
-         ("act-reg", "scratch", "test_accuracy", 0), ("logit-reg", "scratch", "test_accuracy", 0)],
+        [
+            ("act-reg", "scratch", "spikes_per_sample", -1),
+            ("logit-reg", "scratch", "spikes_per_sample", -1),
+            ("act-reg", "scratch", "test_accuracy", 0),
+            ("logit-reg", "scratch", "test_accuracy", 0),
+        ],
     ),  # fmt: skip
     "d": (
         "per-time-step KD beats time-averaged KD (the per-step family, 2023-2025)",

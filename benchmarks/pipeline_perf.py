@@ -10,7 +10,8 @@ copy of the repository, then a no-op `dvc repro`, wall seconds.
 
 ``python benchmarks/pipeline_perf.py share --repo DIR --wall SECONDS``: training's share of
 a finished `dvc repro` (sum of every run's ``train_seconds`` in the repository's MLflow
-store, over the wall time), per stage kind.
+store, and of every tuning trial's duration, over the wall time), per stage kind; with two
+runs at a time the sum can reach twice the wall, so the share per core is printed too.
 
 Results go to ``results/perf_pipeline.json`` (merged by key) and are printed.
 """
@@ -117,6 +118,10 @@ def share(repo: Path, wall: float) -> dict:
         for run in client.search_runs([exp.experiment_id], max_results=50_000):
             seconds = run.data.metrics.get("train_seconds")
             role = run.data.tags.get("snnkd.role", "other")
+            if run.data.tags.get("snnkd.kind") == "trial" and run.info.end_time:
+                # a tuning trial logs no train_seconds: its run spans its training (train split,
+                # validation each epoch; pruned trials stop early), so its duration counts
+                role, seconds = "trial", (run.info.end_time - run.info.start_time) / 1000
             if seconds is not None and run.info.status == "FINISHED":
                 total[role] = total.get(role, 0.0) + seconds
     trained = sum(total.values())
