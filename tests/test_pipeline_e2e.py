@@ -121,7 +121,7 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
                 / f"seed{r.data.tags['snnkd.seed']}"
                 / "metrics.json"
             ).read_text()
-        )  # noqa: E501
+        )
         assert m["test_accuracy"] == pytest.approx(r.data.metrics["test_accuracy"])
         assert "train_seconds" not in m and m["epochs"] >= 1
     text = (repo / "results" / "leaderboard.md").read_text()

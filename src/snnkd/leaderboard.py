@@ -16,6 +16,7 @@ noise-aware accuracy-versus-spikes Pareto front. :func:`build` writes
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,22 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def _published(suite: Suite) -> Iterator[tuple[str, str, int, Path, str]]:
+    """``(dataset, method, seed, folder, run key)`` of every suite run whose ``metrics.json``
+    and ``run.json`` are both published (the run key from run.json's identity and teacher)."""
+    from snnkd import run_files
+    from snnkd.tracking import run_key
+
+    for d in suite.datasets:
+        for m in suite.methods:
+            for seed in suite.seeds:
+                folder = run_dir(d, m, seed)
+                if (folder / run_files.METRICS_FILE).is_file() and (folder / run_files.RUN_FILE).is_file():
+                    record = run_files.read_record(folder)
+                    key = run_key(record["identity"], (record.get("teacher") or {}).get("sha256"))
+                    yield d, m, seed, folder, key
+
+
 def published_runs(suite: Suite) -> pd.DataFrame:
     """The suite's runs read from their published files (``results/runs/<d>/<m>/seed<k>/``), in
     :func:`tidy`'s layout: a leaderboard rebuilt from a clone, with no MLflow store.
@@ -86,33 +103,23 @@ def published_runs(suite: Suite) -> pd.DataFrame:
     MLflow run would be left out).
     """
     from snnkd import run_files
-    from snnkd.tracking import run_key
 
     rows = []
-    for d in suite.datasets:
-        for m in suite.methods:
-            for seed in suite.seeds:
-                folder = run_dir(d, m, seed)
-                if (
-                    not (folder / run_files.METRICS_FILE).is_file()
-                    or not (folder / run_files.RUN_FILE).is_file()
-                ):
-                    continue
-                metrics = json.loads((folder / run_files.METRICS_FILE).read_text())
-                record = run_files.read_record(folder)
-                row: dict[str, Any] = {
-                    "run_id": str(folder),
-                    "status": "FINISHED",
-                    "end_time": pd.NaT,
-                    "run_key": run_key(record["identity"], (record.get("teacher") or {}).get("sha256")),
-                    "dataset": d,
-                    "method": m,
-                    "seed": seed,
-                }
-                row.update({name: metrics.get(name, np.nan) for name in NUMBERS})
-                for layer, rate in (metrics.get("firing_rate_per_layer") or {}).items():
-                    row[f"{LAYER}{layer}"] = float(rate)
-                rows.append(row)
+    for d, m, seed, folder, key in _published(suite):
+        metrics = json.loads((folder / run_files.METRICS_FILE).read_text())
+        row: dict[str, Any] = {
+            "run_id": str(folder),
+            "status": "FINISHED",
+            "end_time": pd.NaT,
+            "run_key": key,
+            "dataset": d,
+            "method": m,
+            "seed": seed,
+        }
+        row.update({name: metrics.get(name, np.nan) for name in NUMBERS})
+        for layer, rate in (metrics.get("firing_rate_per_layer") or {}).items():
+            row[f"{LAYER}{layer}"] = float(rate)
+        rows.append(row)
     cols = ["run_id", "status", "end_time", "run_key", *KEYS, *NUMBERS]
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
 
@@ -392,19 +399,10 @@ def context_lines(suite: Suite, runs: pd.DataFrame) -> dict[str, list[str]]:
 
 def wanted_runs(suite: Suite) -> dict[tuple[str, str, int], str | None]:
     """The suite's (dataset, method, seed) and the run key of each one's pipeline output."""
-    from snnkd import run_files
-    from snnkd.tracking import run_key
-
-    out: dict[tuple[str, str, int], str | None] = {}
-    for d in suite.datasets:
-        for m in suite.methods:
-            for s in suite.seeds:
-                folder = run_dir(d, m, s)
-                key = None
-                if (folder / run_files.METRICS_FILE).is_file() and (folder / run_files.RUN_FILE).is_file():
-                    data = run_files.read_record(folder)  # identity and teacher are in run.json
-                    key = run_key(data["identity"], (data.get("teacher") or {}).get("sha256"))
-                out[(d, m, s)] = key
+    out: dict[tuple[str, str, int], str | None] = dict.fromkeys(
+        ((d, m, s) for d in suite.datasets for m in suite.methods for s in suite.seeds), None
+    )
+    out.update({(d, m, seed): key for d, m, seed, _, key in _published(suite)})
     return out
 
 
