@@ -26,7 +26,10 @@ Writes ``<out>/quant.csv`` (one row per run) and ``<out>/quant.md``. Runs go to 
     python benchmarks/quant_evidence.py [--datasets digits mnist-5k] [--seeds 5]
         [--epochs 60] [--patience 8] [--bits 2 4] [--schemes lsq mint]
         [--student-steps 2] [--variant-datasets digits] [--workers 2] [--out results]
-        [--runs runs/quant_evidence]
+        [--runs runs/quant_evidence] [--keep-rows results/quant.csv]
+
+``--keep-rows`` keeps the rows of the other datasets from an earlier ``quant.csv`` (its runs need
+not be on this machine), so one dataset can be added without re-training the others.
 
 A quick check: ``--datasets digits --seeds 1 --epochs 1 --patience 0 --out /tmp/q``.
 """
@@ -83,6 +86,24 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     row.update({k: metrics.get(k) for k in FIELDS if k != "epochs_trained"})
     row["epochs_trained"] = metrics.get("epochs")
     return row
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``quant.csv`` written by :func:`main`, with their numbers typed again."""
+    ints = {"bits", "T", "seed", "epochs_trained"}
+    rows = []
+    with open(path, newline="") as f:
+        for raw in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for key, value in raw.items():
+                if key in ("dataset", "method", "scheme"):
+                    row[key] = value
+                elif value == "":
+                    row[key] = None
+                else:
+                    row[key] = int(float(value)) if key in ints else float(value)
+            rows.append(row)
+    return rows
 
 
 def base_config(args: argparse.Namespace, dataset: str, seed: int, steps: int) -> dict[str, Any]:
@@ -316,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "results"), help="folder of quant.csv and quant.md")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "quant_evidence"))
+    ap.add_argument(
+        "--keep-rows", type=Path, default=None, help="earlier quant.csv whose other datasets' rows are kept"
+    )
     args = ap.parse_args(argv)
     import sys
 
@@ -328,10 +352,17 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as err:
         print(f"quant_evidence: error: --datasets: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    kept: list[dict[str, Any]] = []
+    if args.keep_rows is not None:
+        if not args.keep_rows.is_file():
+            print(f"quant_evidence: error: --keep-rows: no such file: {args.keep_rows}", file=sys.stderr)
+            raise SystemExit(2)
+        kept = [r for r in read_rows(args.keep_rows) if r["dataset"] not in args.datasets]
     fp, quantized = jobs(args)
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(run_one, fp))
+        rows = kept + list(pool.map(run_one, fp))
         rows += list(pool.map(run_one, quantized))
+    args.datasets = list(dict.fromkeys([*(r["dataset"] for r in kept), *args.datasets]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "quant.csv", "w", newline="") as f:
