@@ -91,3 +91,17 @@ def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     assert any(c.startswith(lb.LAYER) for c in runs.columns)
     table = lb.aggregate(runs)
     assert table.to_csv(index=False, float_format="%.6g") == committed.read_text()
+
+
+def test_evidence_tables_follow_from_committed_run_files(tmp_path):
+    """benchmarks/evidence_tables.py rebuilds the committed evidence leaderboard and claims."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    script = root / "benchmarks" / "evidence_tables.py"
+    spec = importlib.util.spec_from_file_location("evidence_tables", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.build(root / "results" / "evidence", tmp_path)
+    for name in ("leaderboard.csv", "leaderboard.md", "claims.md"):
+        assert (tmp_path / name).read_text() == (root / "results" / "evidence" / name).read_text(), name
