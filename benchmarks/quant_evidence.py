@@ -138,22 +138,27 @@ def steps_of(args: argparse.Namespace, dataset: str) -> list[int]:
 def jobs(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
     """The full-precision runs (teachers among them) and the quantized runs that need them.
 
-    Ordered dataset by dataset, the teacher's T before the variant's, so that an interrupted
-    run has finished whole tables first."""
+    Ordered dataset by dataset, the teacher's T before the variant's, then bit width by bit
+    width (in ``--bits`` order), scheme by scheme, and every seed of a configuration together,
+    so that an interrupted run has finished whole configurations, with all their seeds, first."""
     fp, quantized = [], []
+    seeds = range(args.seeds)
+
+    def teacher(dataset: str, seed: int) -> str:  # the seed's full-precision student at T = 4
+        return str(Path(_job(args, dataset, FP, "fp", 32, TEACHER_T, seed)["out"]) / "checkpoint.pt")
+
     for dataset in args.datasets:
         for steps in steps_of(args, dataset):
-            for seed in range(args.seeds):
-                teacher = _job(args, dataset, FP, "fp", 32, TEACHER_T, seed)["out"]
-                fp.append(_job(args, dataset, FP, "fp", 32, steps, seed))
+            fp += [_job(args, dataset, FP, "fp", 32, steps, seed) for seed in seeds]
+            for bits in args.bits:
                 for scheme in args.schemes:
-                    for bits in args.bits:
-                        q = {"weight_bits": bits, "membrane_bits": bits, "scheme": scheme}
-                        quantized.append(_job(args, dataset, "quant", scheme, bits, steps, seed, quant=q))
-                        quantized.append(
-                            _job(args, dataset, "md-snn", scheme, bits, steps, seed, quant=q,
-                                 teacher=str(Path(teacher) / "checkpoint.pt"))
-                        )  # fmt: skip
+                    q = {"weight_bits": bits, "membrane_bits": bits, "scheme": scheme}
+                    cell = (scheme, bits, steps)
+                    quantized += [_job(args, dataset, "quant", *cell, s, quant=q) for s in seeds]
+                    quantized += [
+                        _job(args, dataset, "md-snn", *cell, s, quant=q, teacher=teacher(dataset, s))
+                        for s in seeds
+                    ]
     return fp, quantized
 
 
