@@ -99,8 +99,11 @@ def render(runs: dict[tuple[str, str], dict[int, dict]]) -> str:
             holm = S.holm([r[5].p_t for r in rows])
             for (method, against, metric, sign, n, c, scale, unit), p in zip(rows, holm, strict=True):
                 sig = bool(np.isfinite(p) and p < S.ALPHA)
-                if sign == 0:
-                    verdict = "yes (no significant change)" if not sig else "no (accuracy changed)"
+                if sign == 0:  # "at equal accuracy": a significant gain costs nothing, a loss does
+                    if not sig:
+                        verdict = "yes (no significant change)"
+                    else:
+                        verdict = "yes (higher: no cost)" if c.diff > 0 else "no (accuracy lower)"
                 else:
                     agrees = np.sign(c.diff) == sign
                     verdict = "yes" if sig and agrees else ("opposite" if sig else "no (noise)")
