@@ -28,6 +28,8 @@ Writes ``<out>/quant.csv`` (one row per run) and ``<out>/quant.md``. Runs go to 
         [--student-steps 2] [--variant-datasets digits] [--workers 2] [--out results]
         [--runs runs/quant_evidence] [--keep-rows results/quant.csv]
 
+``--only-finished`` trains nothing and writes the tables of the configurations whose every seed
+has finished.
 ``--keep-rows`` keeps the rows of the other datasets from an earlier ``quant.csv`` (its runs need
 not be on this machine), so one dataset can be added without re-training the others.
 
@@ -60,25 +62,42 @@ FIELDS = (
 KEYS = ("dataset", "method", "scheme", "bits", "T", "seed")
 
 
+def finished_metrics(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The metrics of the job's run when it finished with the job's configuration, else None."""
+    from snnkd import run_files
+    from snnkd.config import validate
+
+    out = Path(job["out"])
+    metrics_path, record = out / run_files.METRICS_FILE, out / run_files.RUN_FILE
+    if not (metrics_path.exists() and record.exists()):
+        return None  # the identity lives in run.json, the numbers in metrics.json
+    if json.loads(record.read_text()).get("identity") != validate(job["config"]).identity():
+        return None
+    return json.loads(metrics_path.read_text())
+
+
+def whole_configurations(job_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The jobs of the configurations whose every seed has finished (no partial seed sets)."""
+
+    def config_of(job: dict[str, Any]) -> tuple:
+        return tuple(job[k] for k in KEYS if k != "seed")
+
+    unfinished = {config_of(j) for j in job_list if finished_metrics(j) is None}
+    return [j for j in job_list if config_of(j) not in unfinished]
+
+
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train one configuration (or read its finished metrics) and return a flat row."""
     import torch
 
-    from snnkd import run_files
     from snnkd.config import validate
     from snnkd.train import fit, prepare, write_metrics
 
     torch.set_num_threads(1)
     out = Path(job["out"])
-    metrics_path = out / "metrics.json"
-    cfg = validate(job["config"])
-    record = out / run_files.RUN_FILE  # the identity lives in run.json, the numbers in metrics.json
-    metrics = None
-    if metrics_path.exists() and record.exists():
-        if json.loads(record.read_text()).get("identity") == cfg.identity():
-            metrics = json.loads(metrics_path.read_text())
+    metrics = finished_metrics(job)
     if metrics is None:
-        run = prepare(cfg)
+        run = prepare(validate(job["config"]))
         out.mkdir(parents=True, exist_ok=True)
         metrics = fit(run, out, show_progress=False)
         write_metrics(out, metrics)
@@ -198,6 +217,11 @@ def _ci(low: float, high: float, sign: bool = True) -> str:
     return f"[{_fmt(low, sign=sign)}, {_fmt(high, sign=sign)}]" if math.isfinite(low) else "–"
 
 
+def _diff(test) -> str:
+    """A paired difference with its CI, or "–" where there is nothing to compare."""
+    return f"{_fmt(test.diff, sign=True)} {_ci(test.low, test.high)}" if test.n else "–"
+
+
 def _p(p: float) -> str:
     return "–" if p is None or not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
@@ -252,13 +276,15 @@ def recovery_table(rows: list[dict], dataset: str, schemes, bits_list, steps_lis
         q = _mean(rows, dataset=dataset, method="quant", scheme=s, bits=b, T=t)
         m = _mean(rows, dataset=dataset, method="md-snn", scheme=s, bits=b, T=t)
         lines.append(
-            f"| {t} | {s} | {b} | {_fmt(fp)} | {_fmt(q)} | {_fmt(m)} | {_fmt(test.diff, sign=True)} "
-            f"{_ci(test.low, test.high)} | {_p(test.p_t)} | {_p(p_holm)} | {verdict(fp - q, test, p_holm)} |"
+            f"| {t} | {s} | {b} | {_fmt(fp)} | {_fmt(q)} | {_fmt(m)} | {_diff(test)} | {_p(test.p_t)} "
+            f"| {_p(p_holm)} | {verdict(fp - q, test, p_holm)} |"
         )
     return lines
 
 
 def verdict(lost: float, test, p_holm: float) -> str:
+    if test.n == 0:
+        return "not run"
     if not math.isfinite(p_holm):
         return "too few seeds to test"
     significant = p_holm < 0.05
@@ -289,10 +315,7 @@ def scheme_table(rows: list[dict], dataset: str, bits_list, steps_list) -> list[
         "|---|---|---|---|---|---|",
     ]
     for (t, m, b), test, p in zip(cells, tests, adjusted, strict=True):
-        lines.append(
-            f"| {t} | {m} | {b} | {_fmt(test.diff, sign=True)} {_ci(test.low, test.high)} "
-            f"| {_p(test.p_t)} | {_p(p)} |"
-        )
+        lines.append(f"| {t} | {m} | {b} | {_diff(test)} | {_p(test.p_t)} | {_p(p)} |")
     return lines
 
 
@@ -343,6 +366,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(ROOT / "results"), help="folder of quant.csv and quant.md")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "quant_evidence"))
     ap.add_argument(
+        "--only-finished",
+        action="store_true",
+        help="train nothing: tables of the runs already finished (a configuration missing is 'not run')",
+    )
+    ap.add_argument(
         "--keep-rows", type=Path, default=None, help="earlier quant.csv whose other datasets' rows are kept"
     )
     args = ap.parse_args(argv)
@@ -364,6 +392,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(2)
         kept = [r for r in read_rows(args.keep_rows) if r["dataset"] not in args.datasets]
     fp, quantized = jobs(args)
+    if args.only_finished:
+        fp, quantized = whole_configurations(fp), whole_configurations(quantized)
     with ProcessPoolExecutor(args.workers) as pool:
         rows = kept + list(pool.map(run_one, fp))
         rows += list(pool.map(run_one, quantized))
