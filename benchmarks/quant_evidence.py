@@ -109,20 +109,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``quant.csv`` written by :func:`main`, with their numbers typed again."""
-    ints = {"bits", "T", "seed", "epochs_trained"}
-    rows = []
-    with open(path, newline="") as f:
-        for raw in csv.DictReader(f):
-            row: dict[str, Any] = {}
-            for key, value in raw.items():
-                if key in ("dataset", "method", "scheme"):
-                    row[key] = value
-                elif value == "":
-                    row[key] = None
-                else:
-                    row[key] = int(float(value)) if key in ints else float(value)
-            rows.append(row)
-    return rows
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype={"dataset": str, "method": str, "scheme": str})
+    frame = frame.astype({k: int for k in ("bits", "T", "seed", "epochs_trained")})
+    frame = frame.astype(object).where(frame.notna(), None)  # an empty cell reads as None
+    return frame.to_dict("records")
 
 
 def base_config(args: argparse.Namespace, dataset: str, seed: int, steps: int) -> dict[str, Any]:
