@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import small_config, train_run
-from handbuilt import CLASSES, T, handbuilt_net
+from handbuilt import CLASSES, T, handbuilt_input, handbuilt_net
 from spikingjelly.activation_based import functional
 
 from snnkd import metrics as M
@@ -175,3 +175,32 @@ def test_quantized_layers_count_their_integer_codes():
     assert ops["macs"] == T * 3 * 3
     # the zero weights stay zero codes: 6 of 9 in the first layer, 3 of 6 in the head
     assert static_metrics(net)["ConnectionSparsity"] == static_metrics(exported)["ConnectionSparsity"] == 0.6
+
+
+def test_footprint_of_a_quantized_network_counts_its_deployed_integer_bytes():
+    """fc (3x3) and head (2x3) at 4 bits, no bias: ceil(9*4/8) + ceil(6*4/8) code bytes plus one
+    4-byte step per output channel (3 + 2) = 5 + 3 + 20 = 28 B, not the 60 B of its float weights."""
+    from snnkd.neurobench_metrics import static_metrics
+    from snnkd.quant import export_integer, fold_and_quantize
+
+    net = handbuilt_net()
+    assert static_metrics(net)["Footprint"] == 15 * 4
+    fold_and_quantize(net, 4, 16, 4.0)
+    net.eval()
+    M.operations(net, handbuilt_input())  # sets the quantization steps
+    assert static_metrics(net)["Footprint"] == 28
+    assert static_metrics(export_integer(net))["Footprint"] == 28
+
+
+def test_footprint_counts_a_folded_bias_and_odd_bit_widths():
+    """A 5x7 linear layer with its batch norm folded in, at 3 bits: ceil(35*3/8) = 14 code bytes,
+    5 steps and 5 folded biases of 4 bytes: 54 B."""
+    from spikingjelly.activation_based import layer
+
+    from snnkd.neurobench_metrics import footprint
+    from snnkd.quant import QuantLayer, export_integer
+
+    q = QuantLayer(layer.Linear(7, 5, bias=False), torch.nn.BatchNorm1d(5), 3).eval()
+    q(torch.randn(1, 2, 7))
+    assert footprint(q) == 14 + 4 * 5 + 4 * 5
+    assert footprint(torch.nn.Sequential(export_integer(torch.nn.Sequential(q)))) == 54

@@ -61,9 +61,16 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from snnkd.export import export_checkpoint
+    import nir
 
-    print(f"wrote {export_checkpoint(args.checkpoint, args.format, args.out)}")
+    from snnkd.export import export_checkpoint
+    from snnkd.nir_run import limits
+
+    out = export_checkpoint(args.checkpoint, args.format, args.out)
+    print(f"wrote {out}")
+    for framework, limit in limits(nir.read(out)).items():
+        if limit is not None:  # the file is written; this framework's importer will not read it
+            print(f"snnkd: note: {framework} cannot import {out}: {limit}", file=sys.stderr)
     return 0
 
 

@@ -1,33 +1,71 @@
 """``snnkd export CHECKPOINT --format nir --out FILE``: a trained network as a NIR graph.
 
 NIR (Neuromorphic Intermediate Representation, Pedersen et al., Nature
-Communications 2024) is what SpikingJelly, snnTorch, Norse, Lava and
-NeuroBench exchange. The network is first rewritten as one flat SpikingJelly
-``Sequential`` of layers NIR can express, then converted with SpikingJelly's
-own exchange (``spikingjelly.activation_based.nir_exchange.export_to_nir``):
+Communications 2024) is the graph format SpikingJelly, snnTorch, Norse, Lava
+and NeuroBench exchange. The graph is written with ``nir``'s own node types,
+in the conventions the importers of SpikingJelly 2, snnTorch 1.0 and Norse 1.1
+read (their ``import_from_nir`` / ``from_nir``; all of them integrate NIR's
+equations with forward Euler at a step ``dt``, here :data:`DT`):
 
-- a batch norm after a conv or linear layer is folded into it (inference
-  statistics): ``w' = w gamma / sqrt(var + eps)``, ``b' = (b - mu) gamma / sqrt(var + eps) + beta``;
-- a 2-D max-pool over spikes becomes an average pool and an IF neuron with
-  threshold ``0.5 / k^2`` and reset to 0: for binary inputs
-  ``max(s) = H(mean(s) - 0.5/k^2)`` and the neuron's potential is 0 after every
-  step, so the two are equal at every step;
-- the readout: the graph outputs the head's per-step values (or output
+- **LIF.** SpikingJelly's LIF neuron (decay input, hard reset to ``V_r``)::
+
+      H_t = V_{t-1} + (X_t - (V_{t-1} - V_r)) / tau,  S_t = [H_t >= V_th],  V_t = H_t (1 - S_t) + V_r S_t
+
+  is NIR's ``LIF`` (``tau_N v' = (v_leak - v) + r I``, ``z = [v > v_threshold]``,
+  ``v <- v_reset`` after a spike), whose Euler step is
+  ``v_t = v_{t-1} + (dt / tau_N) (v_leak - v_{t-1} + r I_t)``, with::
+
+      tau_N = tau * dt,  r = 1,  v_leak = v_reset = V_r,  v_threshold = V_th
+
+  (``r = tau`` for a neuron without decayed input, ``H_t = V_{t-1} - (V_{t-1} - V_r) / tau + X_t``).
+  snnTorch reads it as ``Leaky(beta = 1 - 1/tau)`` with its potential and
+  threshold scaled by ``tau`` (``r dt / tau_N = 1 / tau``), reset to zero;
+  Norse as ``LIFBoxCell``. The comparisons ``>=`` (SpikingJelly) and ``>``
+  (NIR, snnTorch, Norse) differ only when ``H_t = V_th`` exactly, which a float
+  membrane meets with probability 0. A soft reset (``V_t = H_t - V_th S_t``)
+  has no NIR equivalent and is refused.
+- **Quantized membrane** (:class:`~snnkd.quant.QuantLIFNode`: ``H_t`` on the grid
+  ``d Z``, ``d = r_u / 2^(b_u - 1)``, clamped to ``[-r_u, r_u - d]``): the node's
+  metadata carries ``membrane_bits``, ``membrane_range``, ``membrane_step`` and
+  ``spike_condition``; its ``v_threshold`` is written as ``(ceil(V_th / d) - 1/2) d``,
+  for which ``H >= V_th`` and ``H > v_threshold`` agree on every grid value
+  (the trained ``V_th`` is kept as ``v_threshold_trained``). NIR itself has no
+  membrane quantization: an importer applies it from the metadata
+  (:func:`snnkd.nir_run.run_spikingjelly` does).
+- **Max-pool over spikes** (every pool of the built-in networks follows a
+  neuron): ``max_j s_j = [sum_j s_j >= 1]`` is a ``SumPool2d`` (``kernel_size``,
+  ``stride``, ``padding`` as arrays) and a LIF node with ``tau_N = 2 dt``,
+  ``r = 1``, ``v_leak = v_reset = 0``, ``v_threshold = 1/4``: its potential is 0
+  at every step's start (it fired and reset, or its input was 0), so
+  ``H_t = n_t / 2`` with ``n_t`` the integer spike count in the window, and it
+  fires exactly when ``n_t >= 1`` under ``>`` and ``>=`` alike (SpikingJelly's
+  importer needs ``tau_N / dt > 1``, so not the memoryless ``tau_N = dt``).
+- **Average pool**: NIR's ``AvgPool2d`` with array arguments (no importer of
+  the three maps NIR's ``Scale``, so it is not a ``SumPool2d`` and a scale).
+- **Flatten**: ``start_dim = -len(shape)``, ``end_dim = -1`` (negative dims, so
+  SpikingJelly, which shifts non-negative dims past its batch, and snnTorch and
+  Norse, which do not, read the same); **affine**: ``Affine`` with a bias,
+  ``Conv1d``/``Conv2d`` with a bias; a batch norm is folded into its layer
+  (inference statistics): ``w' = w gamma / sqrt(var + eps)``,
+  ``b' = (b - mu) gamma / sqrt(var + eps) + beta``.
+- **Readout**: the graph outputs the head's per-step values (or output
   spikes); the prediction is ``argmax_c sum_t o_t`` (``metadata["readout"]``).
 
-A quantized student's layers carry their integer weights and the scale in the
-node's metadata (``weight_int``, ``weight_scale``, ``weight_bits``); the
-node's float weight is ``weight_int * weight_scale`` exactly.
+A quantized student's layers carry their integer weights and scales in the
+node's metadata (``weight_int``, ``weight_scale``, ``weight_bits``); the node's
+float weight is ``weight_int * weight_scale`` exactly. Which framework reads a
+graph, and the first limit it hits otherwise: :func:`snnkd.nir_run.limits`.
 
 Needs the ``[nir]`` extra (``nir``, ``nirtorch``).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -35,6 +73,9 @@ from snnkd.errors import ConfigError, SnnkdError
 
 FORMATS = ("nir",)
 DT = 1e-4  # the NIR time step SpikingJelly, snnTorch and Norse assume by default
+SPIKE_CONDITION = "v >= v_threshold"  # SpikingJelly's; NIR's LIF reads v > v_threshold
+POOL_TAU = 2.0  # the max-pool neuron's tau / dt (see the module docstring)
+POOL_THRESHOLD = 0.25
 
 
 class ExportError(SnnkdError):
@@ -73,76 +114,178 @@ def _quantized(m: nn.Module) -> tuple[nn.Module, torch.Tensor, torch.Tensor, dic
     return m.layer, w, b, meta
 
 
-def flat_network(model: nn.Module) -> tuple[nn.Sequential, dict[str, dict[str, Any]]]:
-    """The model as a flat SpikingJelly ``Sequential`` NIR can express, and per-layer integer weights."""
-    from spikingjelly.activation_based import layer, neuron
+def _array(value: Any, dims: int) -> np.ndarray:
+    """A layer's ``kernel_size``/``stride``/``padding`` (int or tuple) as an int array of ``dims``."""
+    values = (value,) * dims if isinstance(value, int) else tuple(value)
+    return np.array(values, dtype=np.int64)
 
-    from snnkd.quant import QuantLayer, QuantLIFNode, lif_settings
+
+def _full(shape: tuple[int, ...], value: float) -> np.ndarray:
+    return np.full(shape, value, dtype=np.float32)
+
+
+def lif_node(neuron: nn.Module, shape: tuple[int, ...], name: str) -> Any:
+    """NIR ``LIF`` of a SpikingJelly LIF neuron over ``shape`` (mapping in the module docstring)."""
+    import nir
+
+    from snnkd.quant import MintLIFNode, QuantLIFNode
+
+    if neuron.v_reset is None:
+        raise ExportError(
+            f"--format nir: neuron '{name}' resets softly (V - V_th after a spike); NIR's LIF resets "
+            "to v_reset: train with neuron.reset hard to export"
+        )
+    if isinstance(neuron, MintLIFNode):
+        raise ExportError(
+            f"--format nir: neuron '{name}' quantizes its membrane as MINT does (after leak and reset, on "
+            "its weight layer's step); NIR has no such neuron: export an lsq-quantized student"
+        )
+    tau, v_r, v_th = float(neuron.tau), float(neuron.v_reset), float(neuron.v_threshold)
+    meta: dict[str, Any] = {"spike_condition": SPIKE_CONDITION}
+    if isinstance(neuron, QuantLIFNode):
+        from snnkd.quant import membrane_step
+
+        d = membrane_step(neuron.membrane_bits, neuron.membrane_range)
+        meta.update(
+            membrane_bits=int(neuron.membrane_bits),
+            membrane_range=float(neuron.membrane_range),
+            membrane_step=d,
+            membrane_quantized="H_t = d round(clamp(H_t / d, -2^(b-1), 2^(b-1) - 1)) before firing",
+            v_threshold_trained=v_th,
+        )
+        v_th = (math.ceil(v_th / d) - 0.5) * d
+    node = nir.LIF(
+        tau=_full(shape, tau * DT),
+        r=_full(shape, 1.0 if neuron.decay_input else tau),
+        v_leak=_full(shape, v_r),
+        v_threshold=_full(shape, v_th),
+        v_reset=_full(shape, v_r),
+    )
+    node.metadata.update(meta)
+    return node
+
+
+def _max_pool(m: nn.Module, shape: tuple[int, ...], name: str, after: nn.Module | None) -> list:
+    """``SumPool2d`` and the max-pool neuron: ``max`` of binary spikes (module docstring)."""
+    import nir
+    from spikingjelly.activation_based.neuron import BaseNode
+
+    if not isinstance(after, BaseNode):
+        raise ExportError(
+            f"--format nir: max-pool '{name}' does not follow a spiking neuron; NIR has no max-pool and "
+            "a sum-pool equals it on spikes only"
+        )
+    pool = nir.SumPool2d(
+        kernel_size=_array(m.kernel_size, 2), stride=_array(m.stride, 2), padding=_array(m.padding, 2)
+    )
+    neuron = nir.LIF(
+        tau=_full(shape, POOL_TAU * DT),
+        r=_full(shape, 1.0),
+        v_leak=_full(shape, 0.0),
+        v_threshold=_full(shape, POOL_THRESHOLD),
+        v_reset=_full(shape, 0.0),
+    )
+    neuron.metadata["max_pool"] = "spikes iff the window holds one (sum-pool, tau 2 dt, threshold 1/4)"
+    return [(f"{name}_sum", pool), (name, neuron)]
+
+
+def _connection(m: nn.Module, w: torch.Tensor, b: torch.Tensor, shape: tuple[int, ...]) -> Any:
+    import nir
+
+    w, b = w.detach().float().cpu().numpy(), b.detach().float().cpu().numpy()
+    if isinstance(m, nn.Linear):
+        return nir.Affine(weight=w, bias=b)
+    if m.groups != 1:
+        raise ExportError("--format nir: grouped convolutions are not read by SpikingJelly's NIR import")
+    dims = w.ndim - 2
+    cls = nir.Conv2d if dims == 2 else nir.Conv1d
+    return cls(
+        input_shape=tuple(shape[1:]) if dims == 2 else shape[1],
+        weight=w,
+        stride=_array(m.stride, dims),
+        padding=_array(m.padding, dims),
+        dilation=_array(m.dilation, dims),
+        groups=1,
+        bias=b,
+    )
+
+
+def _out_shape(m: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-sample output shape of multi-step layer ``m`` for a per-sample input ``shape``."""
+    with torch.no_grad():
+        return tuple(m(torch.zeros(1, 1, *shape)).shape[2:])
+
+
+SUPPORTED = (
+    "Conv1d, Conv2d, Linear (each with an optional BatchNorm), LIF (hard reset), MaxPool2d, AvgPool2d, "
+    "Flatten"
+)
+
+
+def nir_nodes(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[list[tuple[str, Any]], tuple]:
+    """The model's layers as named NIR nodes in data-flow order, and the output shape."""
+    import nir
+    from spikingjelly.activation_based import neuron as sj_neuron
+
+    from snnkd.quant import QuantLayer
 
     modules = list(model.features.named_children()) + [("head", model.head)]
     if getattr(model, "out_neuron", None) is not None:
         modules.append(("out", model.out_neuron))
-    out: list[tuple[str, nn.Module]] = []
-    ints: dict[str, dict[str, Any]] = {}
-    i = 0
+    nodes: list[tuple[str, Any]] = []
+    shape, previous, i = tuple(input_shape), None, 0
     while i < len(modules):
         name, m = modules[i]
         nxt = modules[i + 1][1] if i + 1 < len(modules) else None
         bn = nxt if isinstance(nxt, nn.BatchNorm1d | nn.BatchNorm2d) else None
+        out = _out_shape(m, shape)
+        meta: dict[str, Any] = {}
         if isinstance(m, QuantLayer):
-            m, w, b, ints[name] = _quantized(m)
-            bn = None
+            layer, w, b, meta = _quantized(m)
+            nodes.append((name, _connection(layer, w, b, shape)))
         elif isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear):
             w, b = _fold(m, bn)
-        if isinstance(m, nn.Conv2d | nn.Conv1d | nn.Linear):
-            if isinstance(m, nn.Linear):
-                new = layer.Linear(m.in_features, m.out_features, bias=True)
-            else:
-                cls = layer.Conv2d if isinstance(m, nn.Conv2d) else layer.Conv1d
-                geometry = (m.kernel_size, m.stride, m.padding, m.dilation)
-                new = cls(m.in_channels, m.out_channels, *geometry, bias=True)
-            new.weight.data, new.bias.data = w.detach().float().clone(), b.detach().float().clone()
-            out.append((name, new))
-            i += 2 if bn is not None else 1
-            continue
-        if isinstance(m, nn.MaxPool2d):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            out.append((f"{name}_sum", layer.AvgPool2d(m.kernel_size, m.stride, m.padding)))
-            out.append((name, neuron.IFNode(v_threshold=0.5 / (k * k), v_reset=0.0)))
-        elif isinstance(m, QuantLIFNode):  # NIR has no membrane quantization: a LIF, its bits as metadata
-            out.append((name, neuron.LIFNode(**lif_settings(m))))
-            ints[name] = {"membrane_bits": int(m.membrane_bits)}
-        elif isinstance(m, neuron.LIFNode | neuron.IFNode | nn.Flatten | nn.AvgPool2d):
-            out.append((name, m))
-        elif isinstance(m, nn.Identity | nn.Dropout):
-            pass
-        else:
+            nodes.append((name, _connection(m, w, b, shape)))
+            i += 1 if bn is not None else 0
+        elif isinstance(m, sj_neuron.LIFNode):
+            nodes.append((name, lif_node(m, out, name)))
+        elif isinstance(m, nn.MaxPool2d):
+            nodes += _max_pool(m, out, name, previous)
+        elif isinstance(m, nn.AvgPool2d):
+            args = (m.kernel_size, m.stride, m.padding)
+            nodes.append((name, nir.AvgPool2d(*(_array(a, 2) for a in args))))
+        elif isinstance(m, nn.Flatten):
+            node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=-len(shape), end_dim=-1)
+            nodes.append((name, node))
+        elif isinstance(m, nn.MaxPool1d):
+            raise ExportError(f"--format nir: max-pool '{name}' is 1-D; NIR has no 1-D pooling node")
+        elif not isinstance(m, nn.Identity | nn.Dropout):
             raise ExportError(
                 f"--format nir: layer '{name}' ({type(m).__name__}) has no NIR equivalent; supported: "
-                "Conv1d, Conv2d, Linear (each with an optional BatchNorm), LIF, IF, MaxPool2d, AvgPool2d, "
-                "Flatten"
+                f"{SUPPORTED}"
             )
+        if meta:
+            nodes[-1][1].metadata.update(meta)
+        previous, shape = m, out
         i += 1
-    net = nn.Sequential(OrderedDict(out))
-    from spikingjelly.activation_based import functional
-
-    functional.set_step_mode(net, "m")
-    return net.eval(), ints
+    return nodes, shape
 
 
-def to_nir(model: nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> Any:
-    """The NIR graph of ``model`` for inputs shaped like ``example`` ``[T, B, ...]``."""
+def to_nir(model: nn.Module, input_shape: tuple[int, ...], meta: dict[str, Any]) -> Any:
+    """The NIR graph of ``model`` for per-step inputs of ``input_shape`` (no batch, no time)."""
     _require_nir()
-    from spikingjelly.activation_based.nir_exchange import export_to_nir
+    import nir
 
-    net, ints = flat_network(model.cpu().eval())
-    try:
-        with torch.no_grad():
-            graph = export_to_nir(net, example.cpu(), dt=DT)
-    except NotImplementedError as err:
-        raise ExportError(f"--format nir: {err}") from None
-    for name, q in ints.items():
-        graph.nodes[name].metadata.update(q)
+    nodes, out_shape = nir_nodes(model.cpu().eval(), tuple(input_shape))
+    names = ["input", *(n for n, _ in nodes), "output"]
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array(input_shape)}),
+            **dict(nodes),
+            "output": nir.Output(output_type={"output": np.array(out_shape)}),
+        },
+        edges=list(zip(names[:-1], names[1:], strict=True)),
+    )
     graph.metadata.update(meta)
     return graph
 
@@ -162,8 +305,6 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
     state = checkpoint.load(path)
     cfg = validate(state["config"])
     model = rebuild_from_state(state)
-    shape = DATASETS.get(cfg.dataset).info.input_shape
-    example = torch.zeros(cfg.steps, 1, *shape)
     meta = {
         "readout": "spike counts" if model.spiking_output else "mean",  # prediction: argmax_c sum_t o_t
         "T": int(cfg.steps),
@@ -171,8 +312,9 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
         "dataset": cfg.dataset,
         "method": cfg.method,
         "dt": DT,
+        "spike_condition": SPIKE_CONDITION,
     }
-    graph = to_nir(model, example, meta)
+    graph = to_nir(model, DATASETS.get(cfg.dataset).info.input_shape, meta)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -17,7 +17,8 @@ computing algorithms and systems", Nature Communications 2025; package
 - ``MembraneUpdates``: per neuron layer and batch, ``numel(V_0)`` for the first
   step plus ``sum_{t>=1} nnz(V_t - V_{t-1})`` (neurons whose post-reset membrane
   potential changed), divided by the samples;
-- ``Footprint`` = bytes of parameters and buffers;
+- ``Footprint`` = bytes of parameters and buffers; a quantized layer's at its bit widths
+  (:func:`footprint`: the deployed integer network, not the float training weights);
 - ``ConnectionSparsity`` = zero weights / weights of the connection layers,
   rounded to 4 decimals as NeuroBench does (a quantized layer's integer codes).
 
@@ -196,9 +197,39 @@ class Counter:
 
 
 def footprint(model: nn.Module) -> int:
-    """NeuroBench ``Footprint``: bytes of every parameter and buffer."""
-    tensors = [*model.parameters(), *model.buffers()]
-    return sum(t.numel() * t.element_size() for t in tensors)
+    """NeuroBench ``Footprint``: bytes of every parameter and buffer, as the network is deployed.
+
+    A quantized layer (:class:`~snnkd.quant.QuantLayer`, or its exported
+    :class:`~snnkd.quant.IntegerLayer`) counts what the integer network stores,
+    ``ceil(N_w b / 8) + 4 S + 4 C_out`` bytes: its ``N_w`` weight codes at ``b``
+    bits, ``S`` 32-bit steps (one per output channel, one per layer with
+    ``mint``) and its 32-bit folded bias (when it has one), the sizes of
+    :func:`snnkd.quant.model_size_bits`; not the float weights, batch-norm
+    statistics and flags it keeps for training (which NeuroBench itself would
+    count). Every other parameter and buffer counts ``numel * element_size``.
+    """
+    from snnkd.quant import IntegerLayer, QuantLayer
+
+    total, inside = 0, set()
+    for m in model.modules():
+        if isinstance(m, QuantLayer | IntegerLayer):
+            total += deployed_layer_bytes(m)
+            inside.update(id(t) for t in [*m.parameters(), *m.buffers()])
+    tensors = [t for t in [*model.parameters(), *model.buffers()] if id(t) not in inside]
+    return total + sum(t.numel() * t.element_size() for t in tensors)
+
+
+def deployed_layer_bytes(m: nn.Module) -> int:
+    """Bytes of a quantized layer as deployed: codes at its bit width, 32-bit steps and folded bias."""
+    from snnkd.quant import QuantLayer
+
+    if isinstance(m, QuantLayer):
+        codes, steps = m.weight.numel(), m.log_step.numel()
+        bias = m.out_channels if m.bias is not None or m.bn is not None else 0
+    else:  # IntegerLayer: a mint layer's per-channel scales are one step repeated
+        codes, steps = m.weight_int.numel(), 1 if m.scheme == "mint" else m.scale.numel()
+        bias = 0 if m.bias is None else m.bias.numel()
+    return -(-codes * m.bits // 8) + 4 * (steps + bias)
 
 
 def deployed_weights(model: nn.Module) -> list[torch.Tensor]:

@@ -285,6 +285,7 @@ class IntegerLayer(nn.Module):
         self.layer.weight = None
         self.layer.bias = None
         self.linear = isinstance(self.layer, nn.Linear)
+        self.bits, self.scheme = quant_layer.bits, quant_layer.scheme  # for the deployed footprint
         self.register_buffer("weight_int", q)
         self.register_buffer("scale", s)
         self.register_buffer("bias", b)
