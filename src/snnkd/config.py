@@ -126,8 +126,15 @@ class RunConfig(_Strict):
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=256, description="CPU threads of the run (results depend on it)")
+    cpu_isa: Literal["avx2", "native"] = Field(
+        "avx2",
+        description="CPU kernel ISA on x86-64 (results depend on it): avx2 pins ATen and oneDNN to "
+        "AVX2 (snnkd.threads), native lets them use the machine's best",
+    )
     plugin_dirs: list[str] = Field(default_factory=list)
     data_dir: str = "data"
+
+    ADDITIVE = frozenset({"cpu_isa"})
 
     @field_validator("dataset")
     @classmethod
@@ -168,7 +175,8 @@ class RunConfig(_Strict):
         """A short hash of everything that determines the run's result."""
         # where it computes and how (the neuron's implementation) do not change the result
         blob = json.dumps(
-            self.model_dump(exclude={"device": True, "plugin_dirs": True, "neuron": {"backend"}}), sort_keys=True
+            self.model_dump(exclude={"device": True, "plugin_dirs": True, "neuron": {"backend"}}),
+            sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -49,7 +49,11 @@ from typing import Any, NamedTuple
 import torch
 from spikingjelly.activation_based import neuron, surrogate
 
-SURROGATE_KINDS = {surrogate.ATan: "atan", surrogate.Sigmoid: "sigmoid", surrogate.PiecewiseQuadratic: "triangle"}
+SURROGATE_KINDS = {
+    surrogate.ATan: "atan",
+    surrogate.Sigmoid: "sigmoid",
+    surrogate.PiecewiseQuadratic: "triangle",
+}
 
 
 class Grid(NamedTuple):
