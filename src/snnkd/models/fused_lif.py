@@ -155,6 +155,20 @@ def forward_steps(
     return torch.stack(spikes), torch.stack(vs), torch.stack(hs), torch.stack(masks) if p.grid else None
 
 
+def _exact_reciprocal(tau: float) -> float | None:
+    """``1 / tau`` when it is a power of two: then ``x * (1 / tau)`` is ``x / tau`` bit for bit."""
+    m, _ = math.frexp(tau)
+    return 1.0 / tau if m == 0.5 else None
+
+
+def _div_tau(x: torch.Tensor, tau: float, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``x / tau`` (a multiplication where that is exact: cheaper than a division)."""
+    inv = _exact_reciprocal(tau)
+    if inv is None:
+        return torch.div(x, tau, out=out)
+    return torch.mul(x, inv, out=out)
+
+
 def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
     """SpikingJelly's operator forward in fewer passes, written into preallocated sequences.
 
@@ -170,9 +184,9 @@ def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
         h = h_seq[t]
         rest = v if r == 0.0 else v - r
         if p.decay_input:
-            torch.add(v, torch.sub(x_seq[t], rest).div_(p.tau), out=h)
+            torch.add(v, _div_tau(torch.sub(x_seq[t], rest), p.tau), out=h)
         else:
-            torch.add(torch.sub(v, rest.div(p.tau)), x_seq[t], out=h)
+            torch.add(torch.sub(v, _div_tau(rest, p.tau)), x_seq[t], out=h)
         torch.ge(h, p.threshold, out=fire[t])
         spikes[t].copy_(fire[t])
         if p.reset is None:
@@ -222,11 +236,11 @@ def backward_steps(
         if gh is not None:
             g = g + gh[t]
         if p.decay_input:
-            torch.div(g, p.tau, out=gx[t])
+            _div_tau(g, p.tau, out=gx[t])
             carry = g - gx[t]
         else:
             gx[t] = g
-            carry = g - g / p.tau
+            carry = g - _div_tau(g, p.tau)
     return gx, carry
 
 
