@@ -8,7 +8,14 @@ alternating over several repeats (the machine is noisy):
   seeded batches, state reset; everything a ``scratch`` run does per batch);
 - ``spikingjelly``: a bare SpikingJelly 2 multi-step loop over the same model;
 - ``snntorch``: the same layers with ``snntorch.Leaky`` and a loop over time
-  (needs the ``bench`` extra).
+  (needs the ``bench`` extra);
+- ``snnkd-sj``: the trainer with ``neuron.backend: spikingjelly`` (SpikingJelly's LIF operator
+  instead of the fused LIF of :mod:`snnkd.models.fused_lif`, the default);
+- ``ann-floor``: the same layers as an ANN (ReLU for LIF) fed the B*T frames at once: the cost of
+  the convolutions alone, which a spiking trainer can reach only with a free neuron.
+
+The kernel ISA is pinned as the ``snnkd`` command pins it (``SNNKD_CPU_ISA``, default avx2);
+``SNNKD_CPU_ISA=native`` measures the unpinned machine (a separate process: torch fixes it once).
 
 Prints samples/s per contender (median over repeats), the ratios, and the peak
 resident memory of each contender measured in a fresh subprocess.
@@ -25,20 +32,32 @@ import subprocess
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from snnkd.threads import pin_isa_environment
+
+ISA = pin_isa_environment()  # before torch starts, as the snnkd command does
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 T, BATCH = 4, 64
 
 
-def snnkd_contender():
+def snnkd_contender(backend: str = "fused"):
     from snnkd.config import validate
     from snnkd.trace import Tracer
     from snnkd.train import prepare, train_epoch
 
     cfg = validate(
-        {"dataset": "digits", "model": "student", "T": T, "device": "cpu", "train": {"batch_size": BATCH}}
+        {
+            "dataset": "digits",
+            "model": "student",
+            "T": T,
+            "device": "cpu",
+            "train": {"batch_size": BATCH},
+            "neuron": {"backend": backend},
+            "cpu_isa": ISA,
+        }
     )
     run = prepare(cfg)
     opt = torch.optim.Adam(run.model.parameters(), lr=1e-3)
@@ -56,7 +75,7 @@ def snnkd_contender():
 def spikingjelly_contender():
     from spikingjelly.activation_based import functional
 
-    _, run = snnkd_contender()  # the same architecture, freshly built
+    _, run = snnkd_contender("spikingjelly")  # the same architecture, SpikingJelly's LIFNode
     model, split = run.model, run.data.train
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -72,6 +91,33 @@ def spikingjelly_contender():
             loss.backward()
             opt.step()
             functional.reset_net(model)
+        return len(split)
+
+    return one_epoch, run
+
+
+def ann_floor_contender():
+    from snnkd.config import validate
+    from snnkd.train import prepare
+
+    run = prepare(
+        validate({"dataset": "digits", "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})
+    )
+    model, split = run.model, run.data.train
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def one_epoch() -> int:
+        model.train()
+        perm = torch.randperm(len(split))
+        for i in range(0, len(split), BATCH):
+            idx = perm[i : i + BATCH]
+            x, y = split.x[idx], split.y[idx]
+            frames = x.repeat(T, *([1] * (x.dim() - 1)))  # B*T frames, as T steps would present them
+            out = model(frames.unsqueeze(0)).mean(0).unflatten(0, (T, len(idx))).mean(0)
+            loss = F.cross_entropy(out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
         return len(split)
 
     return one_epoch, run
@@ -123,6 +169,8 @@ def snntorch_contender():
 
 CONTENDERS = {
     "snnkd": snnkd_contender,
+    "snnkd-sj": lambda: snnkd_contender("spikingjelly"),
+    "ann-floor": ann_floor_contender,
     "spikingjelly": spikingjelly_contender,
     "snntorch": snntorch_contender,
 }
@@ -145,6 +193,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs-per-repeat", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     args = parser.parse_args()
     torch.manual_seed(0)
     names = [n for n in CONTENDERS if n != "snntorch" or _has_snntorch()]
@@ -159,23 +208,36 @@ def main() -> None:
             samples = sum(steps[n]() for _ in range(args.epochs_per_repeat))
             rates[n].append(samples / (time.perf_counter() - t0))
     median = {n: statistics.median(v) for n, v in rates.items()}
-    print(f"torch threads: {torch.get_num_threads()}, T={T}, batch={BATCH}, repeats={args.repeats}")
+    isa = torch.backends.cpu.get_cpu_capability()
+    print(
+        f"torch threads: {torch.get_num_threads()}, ISA {isa}, T={T}, batch={BATCH}, repeats={args.repeats}"
+    )
     for n in names:
         lo, hi = min(rates[n]), max(rates[n])
         print(f"{n:13s} {median[n]:8.0f} samples/s (min {lo:.0f}, max {hi:.0f})")
-    ratios = {"snnkd / spikingjelly": median["snnkd"] / median["spikingjelly"]}
+    ratios = {
+        "snnkd / spikingjelly": median["snnkd"] / median["spikingjelly"],
+        "snnkd / ann-floor": median["snnkd"] / median["ann-floor"],
+        "snnkd / snnkd-sj": median["snnkd"] / median["snnkd-sj"],
+    }
     if "snntorch" in median:
         ratios["snntorch / spikingjelly"] = median["snntorch"] / median["spikingjelly"]
         ratios["snnkd / faster peer"] = median["snnkd"] / max(median["spikingjelly"], median["snntorch"])
     for k, v in ratios.items():
         print(f"{k}: {v:.3f}")
-    memory = {n: peak_rss_mb(n, 2) for n in names}
+    memory = {n: peak_rss_mb(n, 2) for n in names} if not args.no_memory else {}
     for n, mb in memory.items():
         print(f"peak RSS {n}: {mb:.0f} MiB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"samples_per_s": median, "runs": rates, "ratios": ratios, "peak_rss_mib": memory},
+                {
+                    "isa": isa,
+                    "samples_per_s": median,
+                    "runs": rates,
+                    "ratios": ratios,
+                    "peak_rss_mib": memory,
+                },
                 f,
                 indent=2,
             )

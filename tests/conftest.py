@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from snnkd.threads import pin_isa_environment
+
+pin_isa_environment()  # as the snnkd command does, before any test starts torch: runs default to avx2
 warnings.filterwarnings("ignore", message=".*Triton.*")
 
 

@@ -11,6 +11,7 @@ from snnkd import pipeline_cli
 from snnkd.errors import ConfigError, SnnkdError
 from snnkd.outdir import check_out_dir, created_dir
 from snnkd.run_flags import add_train_flags, run_config
+from snnkd.threads import pin_isa_environment
 from snnkd.torch_logs import quiet_torch_logs
 
 
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        pin_isa_environment()  # before anything starts torch: it reads the ISA once
         return args.func(args)
     except SnnkdError as err:
         print(f"snnkd: error: {err}", file=sys.stderr)

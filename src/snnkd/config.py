@@ -10,10 +10,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from snnkd.errors import ConfigError
 
@@ -21,8 +30,29 @@ SURROGATES = ("atan", "sigmoid", "triangle")
 
 
 class _Strict(BaseModel):
+    """Base of every config section.
+
+    **Additive settings.** A field added after runs were published is listed in the section's
+    ``ADDITIVE``. While such a field holds its default, every dump of the config leaves it out:
+    ``model_dump`` (the published ``run.json``/``config.yaml``, a checkpoint's model spec, MLflow
+    parameters) and therefore :meth:`RunConfig.identity`. An existing run's identity and published
+    config stay what they were; a run that sets the field differently is a different run.
+    Reading a published config back gives the default, which is what that run used.
+    """
+
     # inf and nan are refused in every float field (``--lr inf`` fails here, not in training)
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    ADDITIVE: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_additive_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.ADDITIVE:
+            if name in data and getattr(self, name) == type(self).model_fields[name].get_default(
+                call_default_factory=True
+            ):
+                del data[name]
+        return data
 
 
 class NeuronConfig(_Strict):
@@ -33,6 +63,14 @@ class NeuronConfig(_Strict):
     reset: Literal["hard", "soft"] = "hard"
     detach_reset: bool = True
     surrogate: Literal["atan", "sigmoid", "triangle"] = "atan"
+    backend: Literal["spikingjelly", "fused"] = Field(
+        "fused",
+        description="CPU implementation: snnkd's fused LIF (snnkd.models.fused_lif, the default) or "
+        "SpikingJelly's LIF operator; bit-identical results, so not part of a run's identity; "
+        "CUDA always runs SpikingJelly's backends",
+    )
+
+    ADDITIVE = frozenset({"backend"})
 
 
 class TrainConfig(_Strict):
@@ -88,8 +126,15 @@ class RunConfig(_Strict):
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=256, description="CPU threads of the run (results depend on it)")
+    cpu_isa: Literal["avx2", "native"] = Field(
+        "avx2",
+        description="CPU kernel ISA on x86-64 (results depend on it): avx2 pins ATen and oneDNN to "
+        "AVX2 (snnkd.threads), native lets them use the machine's best",
+    )
     plugin_dirs: list[str] = Field(default_factory=list)
     data_dir: str = "data"
+
+    ADDITIVE = frozenset({"cpu_isa"})
 
     @field_validator("dataset")
     @classmethod
@@ -128,7 +173,11 @@ class RunConfig(_Strict):
 
     def identity(self) -> str:
         """A short hash of everything that determines the run's result."""
-        blob = json.dumps(self.model_dump(exclude={"device", "plugin_dirs"}), sort_keys=True)
+        # where it computes and how (the neuron's implementation) do not change the result
+        blob = json.dumps(
+            self.model_dump(exclude={"device": True, "plugin_dirs": True, "neuron": {"backend"}}),
+            sort_keys=True,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

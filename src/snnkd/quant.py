@@ -74,6 +74,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron, quantize
 from torch.func import functional_call
 
+from snnkd.models.fused_lif import FusedLIFNode, Grid, run_fused
+
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -350,17 +352,30 @@ class QuantLIFNode(neuron.LIFNode):
     (MD-SNN, Lee et al., DATE 2026: membrane potential kept in ``b_u`` bits).
     The pre-fire potentials of the last forward are kept for
     :func:`snnkd.trace.membrane_before_fire` when ``store_v_seq`` is set.
+
+    ``fused`` (set by :meth:`from_lif` for a :class:`~snnkd.models.fused_lif.FusedLIFNode`):
+    multi-step on the CPU runs :class:`~snnkd.models.fused_lif.FusedLIF` with the membrane grid,
+    reproducing this per-step loop's arithmetic (its ``autograd`` flavour).
     """
 
-    def __init__(self, membrane_bits: int, membrane_range: float, **kwargs: Any) -> None:
+    FUSABLE = True  # the per-step loop below is what the fused path reproduces
+
+    def __init__(self, membrane_bits: int, membrane_range: float, fused: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.membrane_bits = check_bits(membrane_bits, "quant.membrane_bits")
         self.membrane_range = float(membrane_range)
+        self.fused = fused and self.FUSABLE
         self.h_seq: torch.Tensor | None = None
 
     @classmethod
     def from_lif(cls, node: neuron.LIFNode, membrane_bits: int, membrane_range: float) -> QuantLIFNode:
-        return cls(membrane_bits, membrane_range, **lif_settings(node), step_mode=node.step_mode)
+        fused = isinstance(node, FusedLIFNode)
+        return cls(membrane_bits, membrane_range, fused, **lif_settings(node), step_mode=node.step_mode)
+
+    def grid(self) -> Grid:
+        """The membrane grid of :func:`quantize_membrane`."""
+        half = 2 ** (self.membrane_bits - 1)
+        return Grid(membrane_step(self.membrane_bits, self.membrane_range), -float(half), float(half - 1))
 
     def _charge(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         v_reset = self.v_reset if self.v_reset is not None else 0.0
@@ -392,6 +407,12 @@ class QuantLIFNode(neuron.LIFNode):
         return spike
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if self.fused and x_seq.device.type == "cpu":
+            spikes, v_seq, h_seq = run_fused(self, x_seq, "autograd", self.grid())
+            self.v = v_seq[-1]
+            if self.store_v_seq:
+                self.v_seq, self.h_seq = v_seq, h_seq
+            return spikes
         v = self._initial_v(x_seq[0])
         spikes, vs, hs = [], [], []
         for t in range(x_seq.shape[0]):
@@ -432,8 +453,10 @@ class MintLIFNode(QuantLIFNode):
     :func:`snnkd.trace.membrane_before_fire`.
     """
 
-    def __init__(self, membrane_bits: int, membrane_range: float, **kwargs: Any) -> None:
-        super().__init__(membrane_bits, membrane_range, **kwargs)
+    FUSABLE = False  # its learned step is not part of the fused neuron: the per-step loop runs
+
+    def __init__(self, membrane_bits: int, membrane_range: float, fused: bool = False, **kwargs: Any) -> None:
+        super().__init__(membrane_bits, membrane_range, fused, **kwargs)
         self._source: list[nn.Module] = []  # a list: the layer is not registered twice
 
     def link(self, layer: nn.Module) -> None:

@@ -12,14 +12,85 @@ running independent seeds in separate processes instead.
 inter-op threads (once per process, before any parallel work) and, through
 ``threadpoolctl``, the BLAS/OpenMP pools numpy and scikit-learn use.
 ``child_environment`` gives subprocesses the same limits from their start.
+
+The kernel ISA is part of the same policy (issue 25). On x86-64, torch picks its vectorised
+kernels (ATen's CPU capability) and oneDNN its JIT ISA from the machine, and AVX2 and AVX-512
+kernels round differently: a run on an AVX-512 machine left the committed AVX2 curve at epoch 8.
+``RunConfig.cpu_isa`` (default ``avx2``, the lowest ISA the suite supports on x86-64) pins both:
+``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2`` (neither alone is enough). Both are read
+from the environment at torch's first use, so they must be set before it: the ``snnkd`` command
+sets them first thing (:func:`pin_isa_environment`, from ``SNNKD_CPU_ISA``, default ``avx2``);
+forked seed workers inherit the parent's dispatch; subprocesses (and Ray or other workers started
+from it) inherit the variables. :func:`require_isa` checks, when a run is prepared, that this
+process computes with the run's ISA, and stops it with a one-line error otherwise.
+``native`` leaves both to the machine.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _limiter = None
+
+CPU_ISAS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, "native": {}}
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+ISA_SETTING = "SNNKD_CPU_ISA"  # the ISA the snnkd command pins before torch starts
+DEFAULT_ISA = "avx2"
+
+
+def x86_64() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def isa_environment(isa: str, env: dict[str, str] | os._Environ = os.environ) -> None:
+    """Set (or, for ``native``, remove) the ISA variables in ``env``."""
+    for name in ISA_VARIABLES:
+        env.pop(name, None)
+    env.update(CPU_ISAS[isa])
+
+
+def pin_isa_environment() -> str:
+    """The ``snnkd`` command's first step: pin ``$SNNKD_CPU_ISA`` (default avx2) before torch starts.
+
+    Variables the user set explicitly are left alone. Returns the ISA asked for.
+    """
+    isa = os.environ.get(ISA_SETTING, DEFAULT_ISA)
+    if isa not in CPU_ISAS:
+        from snnkd.errors import ConfigError
+
+        raise ConfigError(f"{ISA_SETTING}: unknown ISA '{isa}'; choose one of {sorted(CPU_ISAS)}")
+    if not any(name in os.environ for name in ISA_VARIABLES):
+        isa_environment(isa)
+    return isa
+
+
+def dispatched_isa() -> str:
+    """The kernel ISA this process's torch dispatches to (``avx2``, ``avx512``, ``default``, ...)."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+def require_isa(isa: str) -> None:
+    """Stop (one-line ``ConfigError``) unless this process computes with the ISA ``isa`` pins."""
+    from snnkd.errors import ConfigError
+
+    if not x86_64():
+        return  # the pin is an x86-64 policy: elsewhere there is one kernel family
+    have = dispatched_isa()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    pinned = have == "avx2" and onednn == "AVX2"
+    if isa == "avx2" and pinned:
+        return
+    if isa == "native" and "ATEN_CPU_CAPABILITY" not in os.environ and onednn is None:
+        return
+    raise ConfigError(
+        f"cpu_isa: the run asks for '{isa}', but this process computes with ATen '{have}' and "
+        f"ONEDNN_MAX_CPU_ISA={onednn}; torch fixes both at its first use: run it through the snnkd "
+        f"command with {ISA_SETTING}={isa} (or set {' and '.join(ISA_VARIABLES)} before Python starts)"
+    )
 
 
 def child_environment(threads: int = 1) -> None:

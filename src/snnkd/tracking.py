@@ -424,6 +424,7 @@ def run_tags(cfg: Any, run: Any, *, suite: str, stage: str | None, role: str) ->
         f"{TAG}run_key": run_key(cfg.identity(), teacher.digest if teacher else None),
         f"{TAG}readout": cfg.readout,
         f"{TAG}command": " ".join(sys.argv),
+        f"{TAG}cpu_isa": cfg.cpu_isa,
         **device_tags(str(run.device)),
     }
     if stage := stage or os.environ.get("DVC_STAGE"):

@@ -149,9 +149,10 @@ def build_student(cfg: RunConfig, data: Splits, method: Method) -> SpikingNet:
 
 def prepare(cfg: RunConfig) -> Run:
     """Resolve and check everything; raises ConfigError before any output is written."""
-    from snnkd.threads import limit
+    from snnkd.threads import limit, require_isa
 
     limit(cfg.threads)
+    require_isa(cfg.cpu_isa)
     method = get_method(cfg.method, cfg.plugin_dirs)
     hparams = method.resolve(cfg.hparams)
     terms = method.terms(hparams)

@@ -8,6 +8,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import neuron, surrogate
 
 from snnkd.config import NeuronConfig
+from snnkd.models.fused_lif import FusedLIFNode
 from snnkd.registry import Registry
 
 SURROGATES: Registry[Callable[[], nn.Module]] = Registry("surrogate")
@@ -20,10 +21,13 @@ def make_neuron(cfg: NeuronConfig, ann: bool = False) -> nn.Module:
     """A multi-step LIF neuron as configured, or ``nn.ReLU`` for an ANN twin.
 
     Hard reset sets ``V`` to 0 after a spike; soft reset subtracts the threshold.
+    ``neuron.backend: fused`` builds :class:`~snnkd.models.fused_lif.FusedLIFNode` (the same
+    neuron, one fused forward and backward over T on the CPU).
     """
     if ann:
         return nn.ReLU()
-    return neuron.LIFNode(
+    node_cls = FusedLIFNode if cfg.backend == "fused" else neuron.LIFNode
+    return node_cls(
         tau=cfg.tau,
         v_threshold=cfg.v_threshold,
         v_reset=0.0 if cfg.reset == "hard" else None,

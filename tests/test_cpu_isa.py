@@ -1,0 +1,107 @@
+"""The CPU policy's kernel ISA (snnkd.threads) and the additive-settings rule (snnkd.config).
+
+A pinned run (cpu_isa avx2, the default) reproduces a committed run, made on an AVX2 machine, byte
+for byte on a machine whose CPU could do more; a run that adds a setting at its default keeps the
+identity and the published config of every committed run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snnkd.config import RunConfig
+from snnkd.threads import ISA_SETTING, ISA_VARIABLES, x86_64
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "results" / "runs" / "digits" / "scratch" / "seed0"
+SNNKD = Path(sys.executable).with_name("snnkd")
+
+
+def _committed_runs() -> list[Path]:
+    return sorted((ROOT / "results" / "runs").glob("*/*/seed*/run.json"))
+
+
+def test_committed_identities_and_configs_do_not_change():
+    runs = _committed_runs()
+    if not runs:
+        pytest.skip("no committed runs")
+    for path in runs:
+        run = json.loads(path.read_text())
+        cfg = RunConfig(**run["config"])
+        assert cfg.identity() == run["identity"], path
+        assert cfg.model_dump() == run["config"], path  # the additive fields are left out at their default
+
+
+def test_additive_fields_appear_and_count_once_set():
+    base = RunConfig()
+    native = RunConfig(cpu_isa="native")
+    assert "cpu_isa" not in base.model_dump() and native.model_dump()["cpu_isa"] == "native"
+    assert native.identity() != base.identity()
+    # the neuron's implementation is bit-identical: listed in the dump when set, never in the identity
+    sj = RunConfig(neuron={"backend": "spikingjelly"})
+    assert (
+        sj.model_dump()["neuron"]["backend"] == "spikingjelly"
+        and "backend" not in base.model_dump()["neuron"]
+    )
+    assert sj.identity() == base.identity()
+    assert RunConfig(**native.model_dump()) == native
+
+
+def _env(isa: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ISA_VARIABLES}
+    env[ISA_SETTING] = isa
+    return env
+
+
+def _native_isa() -> str:
+    code = "from snnkd.threads import pin_isa_environment as p, dispatched_isa as d; p(); print(d())"
+    out = subprocess.run([sys.executable, "-c", code], env=_env("native"), capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
+    if not x86_64():
+        pytest.skip("the ISA pin is an x86-64 policy")
+    if not (COMMITTED / "run.json").exists():
+        pytest.skip("no committed digits scratch run")
+    if _native_isa() == "avx2":
+        pytest.skip("this machine dispatches AVX2 kernels already: pinned and unpinned runs are the same run")
+    config = json.loads((COMMITTED / "run.json").read_text())["config"]
+    config["data_dir"] = str(ROOT / "data")
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "pinned"
+    cmd = [
+        str(SNNKD),
+        "train",
+        "--config",
+        str(tmp_path / "run.yaml"),
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-track",
+    ]
+    done = subprocess.run(cmd, env=_env("avx2"), capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("curve.csv", "metrics.json"):
+        assert (out / name).read_bytes() == (COMMITTED / name).read_bytes(), name
+
+
+def test_a_run_refuses_a_process_with_another_isa(tmp_path):
+    if not x86_64():
+        pytest.skip("the ISA pin is an x86-64 policy")
+    code = (
+        "import sys\nfrom snnkd.cli import main\n"
+        "sys.exit(main(['train', '--epochs', '1', '--set', 'cpu_isa=native', '--out', 'x', '--no-track']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env("avx2"), capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 2 and not (tmp_path / "x").exists()
+    assert "cpu_isa: the run asks for 'native'" in done.stderr and "Traceback" not in done.stderr
