@@ -7,8 +7,11 @@ run per (dataset, method, seed), saying why every other run was left out;
 epochs trained, test accuracy and spikes per sample with 95 % CIs over seeds,
 the paired difference to ``scratch`` (same seeds) with its CI, paired t and
 Wilcoxon p-values, Holm-corrected across the dataset's methods, significance
-groups instead of a rank by mean, methods at chance flagged, and the
-noise-aware accuracy-versus-spikes Pareto front. :func:`build` writes
+groups instead of a rank by mean, methods at chance flagged, the accuracy
+verdict against ``scratch`` within the suite's margin (TOST and non-inferiority,
+Holm), and the noise-aware accuracy-versus-spikes Pareto front (significance
+gated). :func:`snnkd.tradeoff` adds activity at iso-accuracy in spikes, SynOps and
+energy, and activity per layer. :func:`build` writes
 ``results/leaderboard.{csv,md}``, ``results/pareto.png`` and
 ``results/firing_rates.png`` and logs the table to MLflow with ``log_table``.
 """
@@ -28,6 +31,7 @@ from snnkd.suite import REFERENCE, Suite, run_dir
 KEYS = ["dataset", "method", "seed"]
 NUMBERS = [
     "test_accuracy",
+    "val_accuracy",
     "spikes_per_sample",
     "firing_rate",
     "synops",
@@ -168,7 +172,7 @@ def _chance(dataset: str) -> float:
 CHANCE_MARGIN = 0.05  # a method within 5 points of chance (1/C) learned nothing worth ranking
 
 
-def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+def aggregate(runs: pd.DataFrame, reference: str = REFERENCE, delta_pp: float = 0.5) -> pd.DataFrame:
     """Per dataset and method: CIs over seeds, paired comparisons with ``reference``, groups, front.
 
     Accuracy and spikes per sample each get: mean, std and 95 % t CI over seeds; the paired
@@ -176,7 +180,10 @@ def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     the Wilcoxon signed-rank p, and the t p Holm-corrected over the dataset's methods
     (:mod:`snnkd.stats`). ``rank`` is the significance group (1 + methods significantly more
     accurate, pairwise paired t, Holm); methods within 5 points of chance are flagged
-    ``at_chance`` and get no rank. ``pareto`` is the noise-aware accuracy-versus-spikes front.
+    ``at_chance`` and get no rank. ``acc_verdict`` reads the accuracy against ``reference`` with
+    margin ``delta_pp`` (paired TOST and non-inferiority, Holm over the dataset's methods:
+    :func:`snnkd.stats.equivalence_verdict`). ``pareto`` is the noise-aware accuracy-versus-spikes
+    front, restricted to points significantly better than ``reference`` on at least one axis.
     """
     from snnkd import stats as S
 
@@ -223,6 +230,11 @@ def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
                 row[f"delta_{name}_ci_high"] = c.high * scale
                 row[f"p_{name}"] = c.p_t
                 row[f"p_{name}_wilcoxon"] = c.p_wilcoxon
+            ok = method != reference and reference in acc
+            e = S.equivalence(acc[method], acc[reference], delta_pp / 100) if ok else None
+            for key in ("p_tost", "p_noninferior", "p_worse"):
+                row[f"{key}_acc"] = getattr(e, key) if e else np.nan
+            row["acc_ci90_half_width"] = e.half_width if e else np.nan
             rows.append(row)
     stats = pd.DataFrame(rows)
     if stats.empty:
@@ -234,13 +246,24 @@ def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
         part = runs[runs["dataset"] == dataset]
         for name in ("acc", "spikes"):
             stats.loc[idx, f"p_{name}_holm"] = S.holm(stats.loc[idx, f"p_{name}"].to_numpy())
+        for key in ("p_tost", "p_noninferior", "p_worse"):
+            stats.loc[idx, f"{key}_acc_holm"] = S.holm(stats.loc[idx, f"{key}_acc"].to_numpy())
+        better = {  # significantly better than the reference on accuracy or on spikes (Holm)
+            r.method: bool(
+                (r.p_acc_holm < S.ALPHA and r.delta_acc > 0)
+                or (r.p_spikes_holm < S.ALPHA and r.delta_spikes < 0)
+            )
+            for r in stats.loc[idx].itertuples()
+        }
         ranked = stats.loc[idx][~stats.loc[idx, "at_chance"]]
         if len(ranked):
             acc = _by_seed(part[part["method"].isin(ranked["method"])], "test_accuracy")
             spk = _by_seed(part[part["method"].isin(ranked["method"])], "spikes_per_sample")
             groups = S.significance_ranks({m: acc[m].to_numpy() for m in acc.columns})
             front = S.noise_aware_front(
-                {m: acc[m].to_numpy() for m in acc.columns}, {m: spk[m].to_numpy() for m in spk.columns}
+                {m: acc[m].to_numpy() for m in acc.columns},
+                {m: spk[m].to_numpy() for m in spk.columns},
+                beats_reference=better,
             )
             for i in ranked.index:
                 stats.loc[i, "rank"] = groups[stats.loc[i, "method"]]
@@ -248,11 +271,19 @@ def aggregate(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     for name in ("acc", "spikes"):
         stats[f"significant_{name}"] = stats[f"p_{name}_holm"] < S.ALPHA
     stats["pareto"] = stats["pareto"].astype(bool)
+    stats["acc_verdict"] = [
+        "reference"
+        if r.method == reference
+        else S.equivalence_verdict(
+            r.p_tost_acc_holm, r.p_noninferior_acc_holm, r.p_worse_acc_holm, r.delta_acc
+        )
+        for r in stats.itertuples()
+    ]
     order = [
         "dataset", "rank", "method", "n_seeds", "epochs_mean", "epochs_min", "epochs_max",
         "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high",
         "delta_acc", "delta_acc_ci_low", "delta_acc_ci_high", "p_acc", "p_acc_wilcoxon", "p_acc_holm",
-        "significant_acc",
+        "significant_acc", "acc_ci90_half_width", "p_tost_acc_holm", "p_noninferior_acc_holm", "acc_verdict",
         "spikes_per_sample", "spikes_std", "spikes_ci_low", "spikes_ci_high",
         "delta_spikes", "delta_spikes_ci_low", "delta_spikes_ci_high", "p_spikes", "p_spikes_wilcoxon",
         "p_spikes_holm", "significant_spikes", "spikes_change_pct",
@@ -304,7 +335,13 @@ def _epochs(row) -> str:
 
 
 def display_frames(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per dataset, the leaderboard as strings (the Markdown and HTML tables show the same cells)."""
+    """Per dataset, the leaderboard as strings (the Markdown and HTML tables show the same cells).
+
+    The Wilcoxon column is left out where no method has the seeds to reach p < 0.05 with it
+    (:func:`snnkd.stats.wilcoxon_can_reject`: 6 pairs at least).
+    """
+    from snnkd import stats as S
+
     out: dict[str, pd.DataFrame] = {}
     for dataset, part in table.groupby("dataset", sort=True):
         rows = []
@@ -323,6 +360,7 @@ def display_frames(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     + _ci(100 * r.delta_acc_ci_low, 100 * r.delta_acc_ci_high, ".2f", signed=True),
                     "p (Holm)": _p(r.p_acc_holm) + (" *" if r.significant_acc else ""),
                     "p (Wilcoxon)": _p(r.p_acc_wilcoxon),
+                    "accuracy vs scratch": "–" if r.method == REFERENCE else r.acc_verdict,
                     "spikes/sample [95% CI]": f"{r.spikes_per_sample:.1f}"
                     + _ci(r.spikes_ci_low, r.spikes_ci_high, ".1f"),
                     "Δ spikes % [95% CI]": "–"
@@ -336,33 +374,61 @@ def display_frames(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     "Pareto": "★" if r.pareto else "",
                 }
             )
-        out[str(dataset)] = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        if not any(S.wilcoxon_can_reject(int(n)) for n in part["n_seeds"]):
+            frame = frame.drop(columns="p (Wilcoxon)")
+        out[str(dataset)] = frame
     return out
 
 
-LEGEND = (
-    "Mean over seeds with its 95 % t confidence interval. Δ: the paired difference to `scratch` "
-    "over the same seeds (same initialisation and data order), with its 95 % CI; p: paired t-test, "
-    "Holm-corrected over the dataset's methods (* = p < 0.05), and the Wilcoxon signed-rank p "
-    "(uncorrected; with 5 seeds it cannot go below 0.0625). group: 1 + the number of methods "
-    "significantly more accurate (all pairwise paired t-tests, Holm): methods that share a group "
-    "are not separated by the data. Methods within 5 points of chance are flagged, not ranked. "
-    "★: on the accuracy-versus-spikes Pareto front with an advantage that exceeds noise (significant "
-    "against every point that beats it on the other axis). Energy: 45 nm, SpikingJelly `op_counter`."
-)
+def legend(delta_pp: float = 0.5) -> str:
+    """The leaderboard's legend, with the suite's accuracy margin ``delta_pp``."""
+    return (
+        "Mean over seeds with its 95 % t confidence interval. Δ: the paired difference to `scratch` "
+        "over the same seeds (same initialisation and data order), with its 95 % CI; p: paired t-test, "
+        "Holm-corrected over the dataset's methods (* = p < 0.05). The Wilcoxon signed-rank p "
+        "(uncorrected) is shown only where the seeds let it reach 0.05 (6 seeds or more; with 5 its "
+        "smallest p is 0.0625). accuracy vs scratch: paired TOST with margin "
+        f"δ = ±{delta_pp:g} pp and the one-sided non-inferiority test (Holm over the dataset's "
+        "methods): equivalent within δ, non-inferior, worse (significantly lower), or inconclusive "
+        "(the CI is wider than the margin); no significant difference is never read as equal. "
+        "group: 1 + the number of methods significantly more accurate (all pairwise paired t-tests, "
+        "Holm): methods that share a group are not separated by the data. Methods within 5 points of "
+        "chance are flagged, not ranked. ★: on the accuracy-versus-spikes Pareto front, significantly "
+        "better than every point that beats it on the other axis, and significantly better than "
+        "`scratch` on accuracy or spikes (Holm); fewer spikes need not mean fewer SynOps (see activity "
+        "at iso-accuracy below). Energy: 45 nm, SpikingJelly `op_counter`."
+    )
 
 
 def to_markdown(
-    table: pd.DataFrame, left: pd.DataFrame, suite: str, context: dict[str, list[str]] | None = None
+    table: pd.DataFrame,
+    left: pd.DataFrame,
+    suite: str,
+    context: dict[str, list[str]] | None = None,
+    delta_pp: float = 0.5,
+    iso: pd.DataFrame | None = None,
+    layers: pd.DataFrame | None = None,
 ) -> str:
-    """The leaderboard as Markdown: per dataset its budget line and table, then what was left out."""
-    lines = [f"# Leaderboard: suite `{suite}`", "", LEGEND]
+    """The leaderboard as Markdown: per dataset its budget line and table, activity at iso-accuracy
+    and per layer (where given), then what was left out."""
+    from snnkd import tradeoff
+
+    iso_views = tradeoff.iso_frames(iso if iso is not None else pd.DataFrame())
+    layer_views = tradeoff.layer_frames(layers if layers is not None else pd.DataFrame())
+    lines = [f"# Leaderboard: suite `{suite}`", "", legend(delta_pp)]
     for dataset, view in display_frames(table).items():
         lines += ["", f"## {dataset}", ""]
         lines += [f"- {text}" for text in (context or {}).get(dataset, [])]
         if (context or {}).get(dataset):
             lines.append("")
         lines.append(view.to_markdown(index=False, disable_numparse=True))
+        if dataset in iso_views:
+            lines += ["", f"### {dataset}: activity at iso-accuracy", "", tradeoff.iso_legend(delta_pp), ""]
+            lines.append(iso_views[dataset].to_markdown(index=False, disable_numparse=True))
+        if dataset in layer_views:
+            lines += ["", f"### {dataset}: where activity goes", "", tradeoff.LAYER_LEGEND, ""]
+            lines.append(layer_views[dataset].to_markdown(index=False, disable_numparse=True))
     lines += ["", f"Runs left out: {len(left)}."]
     if len(left):
         counts = left.groupby("reason").size()
@@ -424,7 +490,13 @@ def build(
 
         where = "in results/runs" if from_files else "in MLflow"
         raise SnnkdError(f"leaderboard: no finished runs of suite '{suite.suite}' {where}")
-    table = aggregate(runs)
+    from snnkd import tradeoff
+    from snnkd.layer_ops import student_fanouts
+
+    table = aggregate(runs, delta_pp=suite.margin_pp)
+    iso = tradeoff.iso_accuracy(runs, delta_pp=suite.margin_pp)
+    fanouts = {d: student_fanouts(d, suite.student, suite.common) for d in sorted(runs["dataset"].unique())}
+    layers = tradeoff.layer_activity(runs, fanouts)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "csv": out_dir / "leaderboard.csv",
@@ -433,10 +505,21 @@ def build(
         "layers": out_dir / "firing_rates.png",
     }
     table.to_csv(files["csv"], index=False, float_format="%.6g")
-    files["md"].write_text(to_markdown(table, left, suite.suite, context_lines(suite, runs)))
+    files["md"].write_text(
+        to_markdown(table, left, suite.suite, context_lines(suite, runs), suite.margin_pp, iso, layers)
+    )
     plots.pareto(runs, files["pareto"])
     plots.layer_rates(runs, files["layers"])
-    result = {"table": table, "frames": display_frames(table), "runs": runs, "left_out": left, "files": files}
+    result = {
+        "table": table,
+        "frames": display_frames(table),
+        "runs": runs,
+        "left_out": left,
+        "files": files,
+        "iso": iso,
+        "layers": layers,
+        "margin_pp": suite.margin_pp,
+    }
     files["report"] = report.write(result, out_dir / "report.html", suite)  # and neurobench.csv
     files["neurobench"] = out_dir / "neurobench.csv"
     if log:

@@ -53,7 +53,7 @@ def activation_types() -> tuple[type[nn.Module], ...]:
     return (BaseNode, nn.ReLU, nn.Sigmoid)
 
 
-def _connection_op(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def connection_op(module: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``module``'s linear operation on ``x`` with weight ``w`` and no bias (multi-step inputs flattened)."""
     if isinstance(module, nn.Linear):
         return F.linear(x, w)
@@ -151,10 +151,10 @@ class Counter:
         # 0/1 operands in float32 (exact per output, at most fan-in), summed in float64 (exact totals)
         xb, wb = (x != 0).float(), (w != 0).float()
         with torch.autocast(x.device.type, enabled=False):
-            effective = int(_connection_op(mod, xb, wb).sum(dtype=torch.float64))
+            effective = int(connection_op(mod, xb, wb).sum(dtype=torch.float64))
             key = (id(mod), tuple(x.shape), tuple(w.shape))  # Dense depends on shapes only
             if key not in self._dense:
-                ones = _connection_op(mod, torch.ones_like(xb), torch.ones_like(wb))
+                ones = connection_op(mod, torch.ones_like(xb), torch.ones_like(wb))
                 self._dense[key] = int(ones.sum(dtype=torch.float64))
         self.ops["Dense"] += self._dense[key]
         if is_binary(x):

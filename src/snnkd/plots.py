@@ -1,8 +1,10 @@
 """Leaderboard figures from the per-run table: trade-offs, firing rates, validation curves.
 
 Every figure reads one row per (dataset, method, seed) and shows, per method, the
-mean over seeds with error bars of one standard deviation (``ddof=1``; none with
-a single seed), on both axes where both vary. Each method keeps one colour and
+mean over seeds with error bars: in the trade-off figures the 95 % t confidence
+interval of the mean on both axes (:func:`snnkd.stats.mean_ci`; none with a single
+seed), with ``scratch``'s means drawn as dashed reference lines; elsewhere one standard
+deviation (``ddof=1``). Each method keeps one colour and
 one marker in every figure (:func:`styles`), and legends sit outside the axes,
 so no point is hidden.
 """
@@ -48,9 +50,18 @@ def styles(methods: Iterable[str]) -> dict[str, dict[str, str]]:
 
 
 def per_method(runs: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Mean and std over seeds of ``columns`` per (dataset, method): ``<col>_mean``, ``<col>_std``."""
+    """Mean, std and 95 % t CI half-width over seeds of ``columns`` per (dataset, method):
+    ``<col>_mean``, ``<col>_std``, ``<col>_ci`` (NaN with a single seed)."""
+    from snnkd.stats import mean_ci
+
     grouped = runs.groupby(["dataset", "method"])[columns]
+
+    def half(x: pd.Series) -> float:
+        ci = mean_ci(x.to_numpy())
+        return (ci.high - ci.low) / 2
+
     out = grouped.mean().add_suffix("_mean").join(grouped.std(ddof=1).add_suffix("_std"))
+    out = out.join(grouped.agg(half).add_suffix("_ci"))
     return out.reset_index()
 
 
@@ -68,12 +79,15 @@ def _legend(fig, style: dict[str, dict[str, str]], bars: bool = False) -> None:
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="method")
 
 
-def _tradeoff_axis(ax, part: pd.DataFrame, x: str, style) -> None:
+def _tradeoff_axis(ax, part: pd.DataFrame, x: str, style, reference: str = "scratch") -> None:
     label, scale = AXES[x]
+    for row in part[part["method"] == reference].itertuples(index=False):
+        ax.axvline(scale * getattr(row, f"{x}_mean"), color="#777777", ls="--", lw=0.9, zorder=0)
+        ax.axhline(100 * row.test_accuracy_mean, color="#777777", ls="--", lw=0.9, zorder=0)
     for row in part.itertuples(index=False):
         s = style[row.method]
-        xm, xs = getattr(row, f"{x}_mean"), getattr(row, f"{x}_std")
-        ym, ys = row.test_accuracy_mean, row.test_accuracy_std
+        xm, xs = getattr(row, f"{x}_mean"), getattr(row, f"{x}_ci")
+        ym, ys = row.test_accuracy_mean, row.test_accuracy_ci
         ax.errorbar(
             scale * xm,
             100 * ym,
@@ -117,7 +131,10 @@ def tradeoffs(
         for c, x in enumerate(xs):
             _tradeoff_axis(axes[r][c], part, x, style)
             axes[r][c].set_title(f"{dataset}: accuracy vs {AXES[x][0].split(' (')[0]}", fontsize=10)
-    fig.suptitle("Test accuracy against activity and cost (mean ± 1 std over seeds, both axes)", fontsize=11)
+    fig.suptitle(
+        "Test accuracy against activity and cost (mean, 95 % CI over seeds on both axes; dashed: scratch)",
+        fontsize=11,
+    )
     fig.tight_layout()
     _legend(fig, {m: style[m] for m in sorted(runs["method"].unique())})
     return fig

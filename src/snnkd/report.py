@@ -4,8 +4,9 @@ The page has no script and no external resource: styles are inline and every
 figure is a matplotlib PNG embedded as a ``data:`` URI, so it opens offline and
 makes no network request. Per dataset it shows the leaderboard (the same display
 frames as ``leaderboard.md``), accuracy against spikes per sample (the main
-trade-off), SynOps and energy with error bars over seeds on both axes, the
-validation curves (mean and a band over seeds), firing rates per layer, the
+trade-off), SynOps and energy with 95 % CIs over seeds on both axes and scratch as
+the reference, activity at iso-accuracy in the three units and activity per layer
+(:mod:`snnkd.tradeoff`), the validation curves (mean and a band over seeds), firing rates per layer, the
 NeuroBench metrics and the reference networks; then the suite's budgets, the
 software versions and the git commit.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from snnkd import neurobench_metrics, plots
+from snnkd import neurobench_metrics, plots, tradeoff
 from snnkd.suite import Suite, network_dir, run_dir
 
 EXTRA_PACKAGES = ("pandas", "scipy", "statsmodels", "matplotlib", "pydantic", "neurobench")
@@ -188,6 +189,17 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
             f"{dataset}: accuracy vs SynOps, energy",
         )
     )
+    delta = result.get("margin_pp", 0.5)
+    iso = tradeoff.iso_frames(result.get("iso", pd.DataFrame()))
+    if dataset in iso:
+        body.append("<h3>Activity at iso-accuracy</h3>")
+        body.append(f'<p class="note">{_e(tradeoff.iso_legend(delta))}</p>')
+        body.append(_frame(iso[dataset]))
+    layers = tradeoff.layer_frames(result.get("layers", pd.DataFrame()))
+    if dataset in layers:
+        body.append("<h3>Where activity goes: spikes and SynOps per layer</h3>")
+        body.append(f'<p class="note">{_e(tradeoff.LAYER_LEGEND)}</p>')
+        body.append(_frame(layers[dataset]))
     body.append("<h3>Validation curves</h3>")
     if (curves["dataset"] == dataset).any():
         body.append(_image(plots.curves(curves, dataset, methods), f"{dataset}: validation curves"))
@@ -227,7 +239,8 @@ def render(result: dict[str, Any], suite: Suite) -> str:
 <body>
 <h1>snnkd report: suite <code>{_e(suite.suite)}</code></h1>
 <p class="note">Generated {stamp} from {len(runs)} runs ({n_left} left out) of
-{len(datasets)} datasets. Error bars and bands: ± 1 standard deviation over seeds.
+{len(datasets)} datasets. Trade-off figures: 95 % t CI of the mean over seeds on both axes, scratch
+dashed; other error bars and bands: ± 1 standard deviation over seeds.
 Energy: 45 nm, E = E<sub>MAC</sub>·MACs + E<sub>AC</sub>·SynOps, batch norm folded.</p>
 <nav>{nav} <a href="#provenance">provenance</a></nav>
 {sections}
