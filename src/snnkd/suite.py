@@ -326,7 +326,9 @@ def _check_sources(suite: Suite, source: str) -> None:
     keys = sorted({ds.folder for ds in FOLDERS.values()})
     for key in suite.sources:
         if key not in keys:
-            raise ConfigError(f"{source}: sources.{key}: not a dataset read from files; valid choices: {', '.join(keys)}")
+            raise ConfigError(
+                f"{source}: sources.{key}: not a dataset read from files; valid choices: {', '.join(keys)}"
+            )
     for name in suite.datasets:
         folder = folder_of(suite, name)
         if folder is not None:

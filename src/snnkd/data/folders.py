@@ -51,9 +51,7 @@ def register(ds: FolderDataset) -> FolderDataset:
     """Add a folder dataset to the dataset registry."""
     name = ds.info.name
     FOLDERS[name] = ds
-    DATASETS.register(
-        name, DatasetSpec(ds.info, lambda d, n=name: load(n, d), lambda d, n=name: state(n, d))
-    )
+    DATASETS.register(name, DatasetSpec(ds.info, lambda d, n=name: load(n, d), lambda d, n=name: state(n, d)))
     return ds
 
 
@@ -63,7 +61,7 @@ def env_var(key: str) -> str:
 
 
 def source(name: str, data_dir: Path | str = "data", given: str | Path | None = None) -> Path:
-    """The folder of dataset ``name``: ``given`` (a suite's ``sources``), else the environment, else data/raw."""
+    """The folder of ``name``: ``given`` (a suite's ``sources``), else the environment, else data/raw."""
     key = FOLDERS[name].folder
     if given is not None:
         return Path(given)
@@ -114,7 +112,9 @@ def stage(name: str, data_dir: Path | str = "data", given: str | Path | None = N
     if meta is not None and meta.get("fingerprint") == digest:
         return tensors_path(data_dir, name)
     prepared = ds.prepare(folder)  # raises on an unreadable file: nothing is written
-    return save(data_dir, ds.info, prepared, {"folder": str(folder), "fingerprint": digest, "files": len(paths)})
+    return save(
+        data_dir, ds.info, prepared, {"folder": str(folder), "fingerprint": digest, "files": len(paths)}
+    )
 
 
 def state(name: str, data_dir: Path) -> str:

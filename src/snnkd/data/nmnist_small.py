@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from snnkd.data import transforms
 from snnkd.data.events import Events, read_atis_bin
@@ -53,7 +52,7 @@ def labels(folder: Path) -> list[tuple[int, int]]:
             rows = np.loadtxt(path, dtype=np.int64, delimiter="\t", skiprows=1, ndmin=2)
         except ValueError as err:
             raise ConfigError(f"{path}: not a 'sample<TAB>class' list ({err})") from None
-        if rows.shape[1] != 2 or rows[:, 1].min() < 0 or rows[:, 1].max() > 9:
+        if rows.size and (rows.shape[1] != 2 or rows[:, 1].min() < 0 or rows[:, 1].max() > 9):
             raise ConfigError(f"{path}: expected 'sample<TAB>class' rows with classes 0-9")
         pairs += [(int(s), int(c)) for s, c in rows]
     return pairs

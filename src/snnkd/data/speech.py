@@ -97,7 +97,7 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> torch.Tensor:
 
 
 def mfcc(wave: torch.Tensor, setup: MfccSetup = SPEECH_COMMANDS_MFCC) -> torch.Tensor:
-    """MFCCs ``[B, n_mfcc, frames]`` of 1 s waveforms ``[B, sample_rate]`` in [-1, 1] (librosa when installed)."""
+    """MFCCs ``[B, n_mfcc, frames]`` of 1 s waves ``[B, sample_rate]`` in [-1, 1] (librosa when installed)."""
     try:
         import librosa
     except ImportError:
@@ -115,7 +115,9 @@ def mfcc_torch(wave: torch.Tensor, setup: MfccSetup = SPEECH_COMMANDS_MFCC) -> t
     """The default install's MFCCs: ``torch.stft``, :func:`mel_filterbank`, :func:`dct_matrix`."""
     window = torch.hann_window(setup.win)
     spec = (
-        torch.stft(wave, setup.n_fft, setup.hop, setup.win, window=window, center=True, return_complex=True).abs()
+        torch.stft(
+            wave, setup.n_fft, setup.hop, setup.win, window=window, center=True, return_complex=True
+        ).abs()
         ** 2
     )  # [B, n_fft // 2 + 1, frames]
     fb = mel_filterbank(setup.n_fft // 2 + 1, setup.n_mels, setup.sample_rate, setup.fmin)

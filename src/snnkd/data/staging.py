@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from snnkd.data.archives import Archive, ensure, raw_dir
 from snnkd.checkpoint import atomic_text
+from snnkd.data.archives import Archive, ensure, raw_dir
 from snnkd.data.registry import DATASETS, BatchTransform, DatasetInfo, DatasetSpec, Split, Splits
 from snnkd.errors import ConfigError
 
