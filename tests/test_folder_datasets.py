@@ -260,9 +260,13 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
     shutil.copytree(ROOT / "src" / "snnkd" / "data", repo / "src" / "snnkd" / "data")
     folder = _fsdd_folder(tmp_path / "rec")
     _suite(repo, {"fsdd": str(folder)})
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["snnkd", "suite", "plan", "params.yaml"]):
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         done = _sh(cmd, repo)
         assert done.returncode == 0, done.stderr
+    from snnkd import plan, suite
+
+    monkeypatch.chdir(repo)
+    plan.write(Path("params.yaml"), suite.load("params.yaml"))
     plan = yaml.safe_load((repo / "params.yaml").read_text())["plan"]
     assert plan["data"] == [] and plan["folders"] == {"fsdd": {"path": str(folder)}}
     done = _sh(["dvc", "repro", "folder@fsdd"], repo)
@@ -282,7 +286,6 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
     assert "Running stage 'setup'" in done.stdout and "Running stage 'folder" not in done.stdout
     from snnkd.cli import main
 
-    monkeypatch.chdir(repo)
     capsys.readouterr()
     assert main(["pipeline", "setup"]) == 2
     err = capsys.readouterr().err
