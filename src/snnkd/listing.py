@@ -12,11 +12,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def datasets(data_dir: str = "data") -> str:
+    """Every dataset: shape, state, description, and its source and licence where the registry has them."""
     from snnkd.data import DATASETS
+    from snnkd.data.staging import REAL
 
     rows = []
     for name, spec in DATASETS.items():
         info = spec.info
+        urls = sorted({a.url for a in REAL[name].archives}) if name in REAL else []
         rows.append(
             [
                 name,
@@ -25,9 +28,12 @@ def datasets(data_dir: str = "data") -> str:
                 info.num_classes,
                 spec.state(Path(data_dir)),
                 info.description,
+                info.source or ", ".join(urls) or "-",
+                info.licence or "-",
             ]
         )
-    return _table(["dataset", "modality", "input", "classes", "state", "description"], rows)
+    header = ["dataset", "modality", "input", "classes", "state", "description", "source", "licence"]
+    return _table(header, rows)
 
 
 def models() -> str:

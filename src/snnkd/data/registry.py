@@ -25,6 +25,8 @@ class DatasetInfo:
     num_classes: int
     description: str
     embedded: bool  # produced locally, nothing to download
+    source: str = ""  # where the data come from (a package, a URL, a repository)
+    licence: str = ""  # the data's licence, where it is stated
 
 
 @dataclass

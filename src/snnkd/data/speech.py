@@ -12,7 +12,9 @@ With the ``[speech]`` extra, librosa computes the features
 (``librosa.feature.melspectrogram`` with HTK mel bands and unnormalised
 triangles, then ``librosa.feature.mfcc`` with an orthonormal DCT-II on
 ``log(mel + 1e-6)``); the torch path below is the default install's, the same
-definition (equal within 1e-4, ``tests/test_readers.py``).
+definition (equal within 1e-4, ``tests/test_readers.py``). :class:`MfccSetup`
+holds the definition's numbers; another sample rate (FSDD's 8 kHz,
+:mod:`snnkd.data.fsdd`) keeps the same window and hop durations.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import io
 import math
 import tarfile
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,27 @@ ARCHIVE = Archive(
     "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
     sha256="af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
 )
+
+
+@dataclass(frozen=True)
+class MfccSetup:
+    """The MFCC definition: STFT sizes in samples, mel bands from ``fmin`` to Nyquist, coefficients."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    win: int = WIN
+    hop: int = HOP
+    n_mels: int = N_MELS
+    n_mfcc: int = N_MFCC
+    fmin: float = 20.0
+
+    @property
+    def frames(self) -> int:
+        """Frames of a 1 s clip with a centred STFT."""
+        return 1 + self.sample_rate // self.hop
+
+
+SPEECH_COMMANDS_MFCC = MfccSetup()
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -71,41 +96,56 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> torch.Tensor:
     return d.float()
 
 
-def mfcc(wave: torch.Tensor) -> torch.Tensor:
-    """MFCCs ``[B, N_MFCC, FRAMES]`` of waveforms ``[B, SAMPLE_RATE]`` in [-1, 1] (librosa when installed)."""
+def mfcc(wave: torch.Tensor, setup: MfccSetup = SPEECH_COMMANDS_MFCC) -> torch.Tensor:
+    """MFCCs ``[B, n_mfcc, frames]`` of 1 s waves ``[B, sample_rate]`` in [-1, 1] (librosa when installed)."""
     try:
         import librosa
     except ImportError:
-        return mfcc_torch(wave)
+        return mfcc_torch(wave, setup)
     mel = librosa.feature.melspectrogram(
-        y=wave.numpy(), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann",
-        center=True, pad_mode="reflect", power=2.0, n_mels=N_MELS, fmin=20.0, htk=True, norm=None,
+        y=wave.numpy(), sr=setup.sample_rate, n_fft=setup.n_fft, hop_length=setup.hop, win_length=setup.win,
+        window="hann", center=True, pad_mode="reflect", power=2.0, n_mels=setup.n_mels, fmin=setup.fmin,
+        htk=True, norm=None,
     )  # fmt: skip
-    coeffs = librosa.feature.mfcc(S=np.log(mel + 1e-6), n_mfcc=N_MFCC, dct_type=2, norm="ortho")
+    coeffs = librosa.feature.mfcc(S=np.log(mel + 1e-6), n_mfcc=setup.n_mfcc, dct_type=2, norm="ortho")
     return torch.from_numpy(coeffs).float()
 
 
-def mfcc_torch(wave: torch.Tensor) -> torch.Tensor:
+def mfcc_torch(wave: torch.Tensor, setup: MfccSetup = SPEECH_COMMANDS_MFCC) -> torch.Tensor:
     """The default install's MFCCs: ``torch.stft``, :func:`mel_filterbank`, :func:`dct_matrix`."""
+    window = torch.hann_window(setup.win)
     spec = (
         torch.stft(
-            wave, N_FFT, HOP, WIN, window=torch.hann_window(WIN), center=True, return_complex=True
+            wave, setup.n_fft, setup.hop, setup.win, window=window, center=True, return_complex=True
         ).abs()
         ** 2
-    )  # [B, N_FFT // 2 + 1, FRAMES]
-    mel = spec.transpose(1, 2) @ mel_filterbank(N_FFT // 2 + 1, N_MELS, SAMPLE_RATE)
-    return (torch.log(mel + 1e-6) @ dct_matrix(N_MFCC, N_MELS)).transpose(1, 2)
+    )  # [B, n_fft // 2 + 1, frames]
+    fb = mel_filterbank(setup.n_fft // 2 + 1, setup.n_mels, setup.sample_rate, setup.fmin)
+    mel = spec.transpose(1, 2) @ fb
+    return (torch.log(mel + 1e-6) @ dct_matrix(setup.n_mfcc, setup.n_mels)).transpose(1, 2)
 
 
-def read_wav(data: bytes) -> torch.Tensor:
-    """A 16 kHz 16-bit mono WAV as float32 ``[SAMPLE_RATE]``, zero-padded or cut to 1 s."""
-    from scipy.io import wavfile  # here, not at import: only staging speech-commands reads WAVs
+def read_wav(data: bytes, sample_rate: int = SAMPLE_RATE, name: str = "speech-commands") -> torch.Tensor:
+    """A 16-bit mono WAV at ``sample_rate`` as float32 ``[sample_rate]``, zero-padded or cut to 1 s.
 
-    rate, samples = wavfile.read(io.BytesIO(data))
-    if rate != SAMPLE_RATE or samples.ndim != 1:
-        raise ConfigError(f"speech-commands: expected 16 kHz mono WAVs, got {rate} Hz, shape {samples.shape}")
-    wave = torch.zeros(SAMPLE_RATE)
-    clip = torch.from_numpy(samples[:SAMPLE_RATE].astype(np.float32) / 32768.0)
+    A file whose header promises more samples than it holds (a truncated download)
+    or that is not a 16-bit mono WAV at that rate is a :class:`ConfigError` naming ``name``.
+    """
+    from scipy.io import wavfile  # here, not at import: only staging speech datasets reads WAVs
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", wavfile.WavFileWarning)  # "reached EOF prematurely": truncated
+            rate, samples = wavfile.read(io.BytesIO(data))
+    except (ValueError, EOFError, wavfile.WavFileWarning) as err:
+        raise ConfigError(f"{name}: not a readable WAV file ({err}); get it again") from None
+    if rate != sample_rate or samples.ndim != 1 or samples.dtype != np.int16:
+        raise ConfigError(
+            f"{name}: expected a {sample_rate} Hz 16-bit mono WAV, got {rate} Hz, {samples.dtype}, "
+            f"shape {samples.shape}"
+        )
+    wave = torch.zeros(sample_rate)
+    clip = torch.from_numpy(samples[:sample_rate].astype(np.float32) / 32768.0)
     wave[: len(clip)] = clip
     return wave
 
@@ -132,7 +172,7 @@ def _prepare(raw: Path, _: Path, batch: int = 512) -> Prepared:
             if not member.isfile() or not name.endswith(".wav") or word not in label:
                 continue  # _background_noise_, LICENSE, README
             names.append(name)
-            pending.append(read_wav(tar.extractfile(member).read()))
+            pending.append(read_wav(tar.extractfile(member).read(), name=f"{raw / ARCHIVE.filename}:{name}"))
             if len(pending) == batch:
                 flush()
     flush()

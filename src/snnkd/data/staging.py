@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from snnkd.checkpoint import atomic_text
 from snnkd.data.archives import Archive, ensure, raw_dir
 from snnkd.data.registry import DATASETS, BatchTransform, DatasetInfo, DatasetSpec, Split, Splits
 from snnkd.errors import ConfigError
@@ -75,19 +76,19 @@ def tensors_path(data_dir: Path, name: str) -> Path:
     return prepared_dir(data_dir, name) / "tensors.pt"
 
 
-def _manifest(data_dir: Path, name: str) -> dict[str, Any] | None:
+def manifest(data_dir: Path, name: str) -> dict[str, Any] | None:
     path = prepared_dir(data_dir, name) / "manifest.json"
     if not path.is_file() or not tensors_path(data_dir, name).is_file():
         return None
-    manifest = json.loads(path.read_text())
-    return manifest if manifest.get("format_version") == FORMAT_VERSION else None
+    record = json.loads(path.read_text())
+    return record if record.get("format_version") == FORMAT_VERSION else None
 
 
 def state(name: str, data_dir: Path) -> str:
     """``present`` when prepared tensors or all raw archives are there, else ``absent``."""
     ds = REAL[name]
     raw = raw_dir(data_dir, name)
-    if _manifest(data_dir, name) is not None or all(a.path(raw).is_file() for a in ds.archives):
+    if manifest(data_dir, name) is not None or all(a.path(raw).is_file() for a in ds.archives):
         return "present"
     return "absent"
 
@@ -101,7 +102,7 @@ def stage(
         raise ConfigError(f"dataset: '{name}' has no archives to stage; valid choices: {valid}")
     data_dir = Path(data_dir)
     ds, out = REAL[name], tensors_path(data_dir, name)
-    if not force and _manifest(data_dir, name) is not None:
+    if not force and manifest(data_dir, name) is not None:
         return out
     raw = raw_dir(data_dir, name)
     digests = {a.filename: ensure(a, raw, download_missing=download, show=show) for a in ds.archives}
@@ -113,25 +114,32 @@ def stage(
         prepared = ds.prepare(raw, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _check(ds.info, prepared)
+    return save(data_dir, ds.info, prepared, {"archives_sha256": digests})
+
+
+def save(data_dir: Path, info: DatasetInfo, prepared: Prepared, record: dict[str, Any]) -> Path:
+    """Check ``prepared`` and write its tensors and a manifest (with ``record``, what it was made from)."""
+    _check(info, prepared)
+    name, out = info.name, tensors_path(data_dir, info.name)
     blob = {
         f"{split}_{part}": getattr(getattr(prepared, split), part).contiguous()
         for split in ("train", "val", "test")
         for part in ("x", "y")
     }
     blob["stats"] = prepared.stats
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     torch.save(blob, tmp)
     tmp.replace(out)
-    manifest = {
+    meta = {
         "format_version": FORMAT_VERSION,
         "dataset": name,
-        "archives_sha256": digests,
+        **record,
         "sizes": {s: len(getattr(prepared, s)) for s in ("train", "val", "test")},
         "x_dtype": str(prepared.train.x.dtype),
         "sample_shape": list(prepared.train.x.shape[1:]),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_text(prepared_dir(data_dir, name) / "manifest.json", json.dumps(meta, indent=2, sort_keys=True))
     return out
 
 
@@ -148,12 +156,17 @@ def load(name: str, data_dir: Path | str = "data") -> Splits:
     """The splits of a staged dataset (staged offline from ``data/raw`` on first use)."""
     data_dir = Path(data_dir)
     ds = REAL[name]
-    if _manifest(data_dir, name) is None:
+    if manifest(data_dir, name) is None:
         stage(name, data_dir, download=False, show=False)
-    blob = torch.load(tensors_path(data_dir, name), mmap=True, weights_only=True)
+    return read(data_dir, ds.info, ds.transform)
+
+
+def read(data_dir: Path, info: DatasetInfo, transform: TransformFactory) -> Splits:
+    """The splits :func:`save` wrote, memory-mapped, with the dataset's batch transform."""
+    blob = torch.load(tensors_path(data_dir, info.name), mmap=True, weights_only=True)
     splits = [Split(blob[f"{s}_x"], blob[f"{s}_y"]) for s in ("train", "val", "test")]
-    transform, augments = ds.transform(blob["stats"])
-    return Splits(ds.info, *splits, transform=transform, augments=augments)
+    batch_transform, augments = transform(blob["stats"])
+    return Splits(info, *splits, transform=batch_transform, augments=augments)
 
 
 def carve(y: torch.Tensor, fraction: float, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:

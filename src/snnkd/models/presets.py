@@ -38,6 +38,21 @@ PRESETS: dict[str, dict[str, Preset]] = {
 }
 
 
+# FSDD's MFCCs (40 coefficients x 101 frames) as a sequence with 40 channels, temporal convolutions
+# as in keyword spotting (TC-ResNet, Choi et al. 2019); sized like mnist-5k's for a 2-core CPU:
+# the teacher has about 41x the student's parameters, the assistant about 10x.
+_FSDD: dict[str, Preset] = {
+    "teacher": ("cnn1d", {"channels": (64, "M", 128, "M", 128, "M"), "hidden": (256,)}),
+    "assistant": ("cnn1d", {"channels": (32, "M", 64, "M"), "hidden": (64,)}),
+    "student": ("cnn1d", {"channels": (16, "M", 32, "M")}),
+}
+PRESETS |= {
+    "fsdd": _FSDD,
+    "fsdd-speakers": _FSDD,
+    "nmnist-small": PRESETS["mnist-5k"],  # 660 training samples 2x34x34: mnist-5k's sizes, not n-mnist's
+}
+
+
 # Standard deep architectures of the seed papers' setups.
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")  # CIFAR-style VGG-11, no FC hidden
 RESNET19: Preset = ("resnet", {"stages": (128, 256, 512), "blocks": (3, 3, 2)})
