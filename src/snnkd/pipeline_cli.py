@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
@@ -72,6 +73,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     s = suite.load(args.params)
     result = leaderboard.build(s, Path(args.out), log=not args.no_log, from_files=args.from_files)
+    for why in result["damaged"].values():
+        print(f"snnkd: warning: left out, {leaderboard.DAMAGED}: {why}", file=sys.stderr)
     print(Path(result["files"]["md"]).read_text())
     return 0
 
