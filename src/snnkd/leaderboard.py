@@ -136,8 +136,10 @@ def published_runs(suite: Suite, scan: list[Published] | None = None) -> pd.Data
 def leave_out_damaged(
     raw: pd.DataFrame, damaged: dict[tuple[str, str, int], str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``raw`` without the runs of damaged publications or with values outside their ranges (an
-    MLflow run whose accuracy is NaN, say), and those rows with their ``reason``."""
+    """``raw`` without the runs of damaged publications (``damaged``, from :func:`scan_published`)
+    or with values outside their ranges (an MLflow run whose accuracy is NaN, say), and what was
+    left out, with its ``reason``: those rows, and one row per damaged publication without one.
+    Runs found out of range are added to ``damaged``."""
     from snnkd.published import DamagedRun, check_numbers
 
     bad = np.zeros(len(raw), bool)
@@ -154,6 +156,14 @@ def leave_out_damaged(
             damaged[(row["dataset"], row["method"], int(row["seed"]))] = f"{row['run_id']}: {err}"
             bad[i] = True
     left = raw[bad].assign(reason=DAMAGED)
+    listed = set(left[KEYS].itertuples(index=False, name=None))
+    unread = [  # damaged publications with no row (read from files: they never became one)
+        {"run_id": str(run_dir(*key)), "status": "FINISHED", **dict(zip(KEYS, key, strict=True))}
+        for key in damaged
+        if key not in listed
+    ]
+    if unread:
+        left = pd.concat([left, pd.DataFrame(unread).assign(reason=DAMAGED)], ignore_index=True)
     return raw[~bad].reset_index(drop=True), left.reset_index(drop=True)
 
 
