@@ -161,18 +161,19 @@ def test_values_out_of_range_from_mlflow_are_left_out_too():
     """The same ranges apply to runs read from MLflow: a NaN accuracy is a run not finished."""
     raw = pd.DataFrame(
         {
-            "run_id": ["a", "b", "c"],
+            "run_id": ["a", "b", "c", "k"],
+            "status": ["FINISHED", "FINISHED", "FINISHED", "KILLED"],
             "dataset": "digits",
             "method": "kd",
-            "seed": [0, 1, 2],
-            "test_accuracy": [0.9, float("nan"), 7.5],
-            "spikes_per_sample": [10.0, 11.0, 12.0],
-            "firing_rate/features.lif1": [0.1, 0.1, 0.1],
+            "seed": [0, 1, 2, 3],
+            "test_accuracy": [0.9, float("nan"), 7.5, float("nan")],  # a killed run logged none
+            "spikes_per_sample": [10.0, 11.0, 12.0, float("nan")],
+            "firing_rate/features.lif1": [0.1, 0.1, 0.1, float("nan")],
         }
     )
     damaged: dict = {}
     kept, left = lb.leave_out_damaged(raw, damaged)
-    assert list(kept["run_id"]) == ["a"] and list(left["run_id"]) == ["b", "c"]
+    assert list(kept["run_id"]) == ["a", "k"] and list(left["run_id"]) == ["b", "c"]  # k: select's job
     assert set(left["reason"]) == {lb.DAMAGED}
     assert damaged[("digits", "kd", 1)] == "b: run: test_accuracy: missing"
     assert damaged[("digits", "kd", 2)] == "c: run: test_accuracy: 7.5 is outside [0, 1]"

@@ -136,14 +136,16 @@ def published_runs(suite: Suite, scan: list[Published] | None = None) -> pd.Data
 def leave_out_damaged(
     raw: pd.DataFrame, damaged: dict[tuple[str, str, int], str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``raw`` without the runs of damaged publications (``damaged``, from :func:`scan_published`)
-    or with values outside their ranges (an MLflow run whose accuracy is NaN, say), and what was
-    left out, with its ``reason``: those rows, and one row per damaged publication without one.
-    Runs found out of range are added to ``damaged``."""
+    """``raw`` without the finished runs of damaged publications (``damaged``, from
+    :func:`scan_published`) or with values outside their ranges (an MLflow run whose accuracy
+    is NaN, say), and what was left out, with its ``reason``: those rows, and one row per
+    damaged publication without one. Runs found out of range are added to ``damaged``."""
     from snnkd.published import DamagedRun, check_numbers
 
     bad = np.zeros(len(raw), bool)
     for i, row in enumerate(raw.to_dict("records")):
+        if row["status"] != "FINISHED":  # left out by select, with its status as the reason
+            continue
         if (row["dataset"], row["method"], int(row["seed"])) in damaged:
             bad[i] = True
             continue
