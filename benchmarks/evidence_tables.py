@@ -32,7 +32,7 @@ def build(evidence: Path, out: Path | None = None) -> None:
     """Write the tables of the runs under ``evidence`` into ``out`` (default: ``evidence``)."""
     out = evidence if out is None else out
     out.mkdir(parents=True, exist_ok=True)
-    from snnkd import leaderboard, suite
+    from snnkd import leaderboard, plan, suite
 
     with tempfile.TemporaryDirectory(prefix="snnkd-evidence-") as tmp:
         work = Path(tmp)
@@ -40,7 +40,7 @@ def build(evidence: Path, out: Path | None = None) -> None:
         (work / "results" / "runs").symlink_to(evidence / "runs")
         if (evidence / "networks").is_dir():
             (work / "results" / "networks").symlink_to(evidence / "networks")
-        params = suite.use("evidence", benchmarks=ROOT / "benchmarks", target=work / "params.yaml")
+        params = plan.use("evidence", benchmarks=ROOT / "benchmarks", target=work / "params.yaml")
         here = Path.cwd()
         os.chdir(work)
         try:

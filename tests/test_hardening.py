@@ -473,7 +473,7 @@ AUDIT = [
     ["--set", "hparams=3"],
     ["--lr", "-1"],
     ["--grad-clip", "inf"],
-    ["--tau", "inf"],
+    ["--lif-tau", "inf"],
     ["--threshold", "nan"],
     ["--seed", "-1"],
     ["--method", "nope"],

@@ -24,22 +24,43 @@ THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """``pip wheel . --no-deps`` on a copy of the sources (the checkout gets no build/ folder)."""
+def sources(tmp_path_factory) -> Path:
+    """A copy of the sources the wheel is built from (a checkout as a new user has it)."""
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for name in ("src", "methods"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return src
+
+
+@pytest.fixture(scope="module")
+def build_tmp(tmp_path_factory) -> Path:
+    """The temporary folder (``TMPDIR``) of the wheel's build."""
+    return tmp_path_factory.mktemp("tmpdir")
+
+
+@pytest.fixture(scope="module")
+def wheel(sources, build_tmp, tmp_path_factory) -> Path:
+    """``pip wheel . --no-deps`` in the copy of the sources."""
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-qw", str(out)],
-        cwd=src,
+        cwd=sources,
         check=True,
         capture_output=True,
+        env={**os.environ, "TMPDIR": str(build_tmp)},
     )
     (path,) = out.glob("snnkd-*.whl")
     return path
+
+
+def test_building_the_wheel_leaves_no_build_folder(sources, build_tmp, wheel):
+    """setup.py builds in a temporary folder removed at the end: no build/ in the checkout
+    (``src/*.egg-info`` is git-ignored) and nothing left in the temporary folder."""
+    left = sorted(p.name for p in sources.iterdir())
+    assert left == ["README.md", "methods", "pyproject.toml", "setup.py", "src"], left
+    assert not list(build_tmp.glob("snnkd-build-*"))
 
 
 @pytest.fixture(scope="module")

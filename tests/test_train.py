@@ -66,7 +66,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
         (["--epochs", "0"], "train.epochs: Input should be greater than or equal to 1"),
         (["--lr", "0"], "train.lr: Input should be greater than 0"),
         (["--batch-size", "0"], "train.batch_size: Input should be greater than or equal to 1"),
-        (["--tau", "0"], "neuron.tau: Input should be greater than 1"),
+        (["--lif-tau", "0"], "neuron.tau: Input should be greater than 1"),
         (["--encoder", "latency"], "encoder: Input should be 'direct', 'rate' or 'frames'"),
         (["--set", "train.colour=blue"], "train.colour: unknown field"),
     ],

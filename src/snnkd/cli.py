@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from snnkd import pipeline_cli
+from snnkd.arguments import Parser
 from snnkd.errors import ConfigError, SnnkdError
 from snnkd.outdir import check_out_dir, created_dir
 from snnkd.run_flags import add_train_flags, run_config
@@ -76,7 +77,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="snnkd",
         description="Benchmark knowledge distillation, activity regularisation and "
         "quantization of spiking neural networks.",
@@ -126,9 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     quiet_torch_logs()
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         pin_isa_environment()  # before anything starts torch: it reads the ISA once
+        args = parser.parse_args(argv)  # a bad argument is a ConfigError too (snnkd.arguments)
         return args.func(args)
     except SnnkdError as err:
         print(f"snnkd: error: {err}", file=sys.stderr)

@@ -18,8 +18,7 @@ energy, and activity per layer. :func:`build` writes
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -82,35 +81,45 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _published(suite: Suite) -> Iterator[tuple[str, str, int, Path, str]]:
-    """``(dataset, method, seed, folder, run key)`` of every suite run whose ``metrics.json``
-    and ``run.json`` are both published (the run key from run.json's identity and teacher)."""
+Published = tuple[str, str, int, Path, str, dict[str, Any]]  # dataset, method, seed, folder, run key, metrics
+DAMAGED = "damaged run files"
+
+
+def scan_published(suite: Suite) -> tuple[list[Published], dict[tuple[str, str, int], str]]:
+    """Every suite run whose ``metrics.json`` and ``run.json`` are both published, read and checked
+    (:mod:`snnkd.published`): ``(dataset, method, seed, folder, run key, metrics)`` of the sound
+    ones (the run key from run.json's identity and teacher), and ``{(dataset, method, seed):
+    "folder: what is wrong"}`` of the damaged ones, which the leaderboard leaves out and lists."""
     from snnkd import run_files
+    from snnkd.published import DamagedRun, read_run
     from snnkd.tracking import run_key
 
-    for d in suite.datasets:
-        for m in suite.methods:
-            for seed in suite.seeds:
-                folder = run_dir(d, m, seed)
-                if (folder / run_files.METRICS_FILE).is_file() and (folder / run_files.RUN_FILE).is_file():
-                    record = run_files.read_record(folder)
-                    key = run_key(record["identity"], (record.get("teacher") or {}).get("sha256"))
-                    yield d, m, seed, folder, key
+    sound: list[Published] = []
+    damaged: dict[tuple[str, str, int], str] = {}
+    for d, m, seed in itertools.product(suite.datasets, suite.methods, suite.seeds):
+        folder = run_dir(d, m, seed)
+        if not all((folder / name).is_file() for name in (run_files.METRICS_FILE, run_files.RUN_FILE)):
+            continue
+        try:
+            metrics, record = read_run(folder)
+        except DamagedRun as err:
+            damaged[(d, m, seed)] = f"{folder}: {err}"
+            continue
+        key = run_key(record["identity"], (record.get("teacher") or {}).get("sha256"))
+        sound.append((d, m, seed, folder, key, metrics))
+    return sound, damaged
 
 
-def published_runs(suite: Suite) -> pd.DataFrame:
+def published_runs(suite: Suite, scan: list[Published] | None = None) -> pd.DataFrame:
     """The suite's runs read from their published files (``results/runs/<d>/<m>/seed<k>/``), in
     :func:`tidy`'s layout: a leaderboard rebuilt from a clone, with no MLflow store.
 
     ``metrics.json`` holds the numbers and per-layer rates, ``run.json`` the identity that
     makes the run key; a run whose two files are not both there is absent (as an unfinished
-    MLflow run would be left out).
+    MLflow run would be left out), and so is a damaged one (:func:`scan_published`).
     """
-    from snnkd import run_files
-
     rows = []
-    for d, m, seed, folder, key in _published(suite):
-        metrics = json.loads((folder / run_files.METRICS_FILE).read_text())
+    for d, m, seed, folder, key, metrics in scan_published(suite)[0] if scan is None else scan:
         row: dict[str, Any] = {
             "run_id": str(folder),
             "status": "FINISHED",
@@ -126,6 +135,42 @@ def published_runs(suite: Suite) -> pd.DataFrame:
         rows.append(row)
     cols = ["run_id", "status", "end_time", "run_key", *KEYS, *NUMBERS]
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
+
+
+def leave_out_damaged(
+    raw: pd.DataFrame, damaged: dict[tuple[str, str, int], str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``raw`` without the finished runs of damaged publications (``damaged``, from
+    :func:`scan_published`) or with values outside their ranges (an MLflow run whose accuracy
+    is NaN, say), and what was left out, with its ``reason``: those rows, and one row per
+    damaged publication without one. Runs found out of range are added to ``damaged``."""
+    from snnkd.published import DamagedRun, check_numbers
+
+    bad = np.zeros(len(raw), bool)
+    for i, row in enumerate(raw.to_dict("records")):
+        if row["status"] != "FINISHED":  # left out by select, with its status as the reason
+            continue
+        if (row["dataset"], row["method"], int(row["seed"])) in damaged:
+            bad[i] = True
+            continue
+        present = {str(k): v for k, v in row.items() if not pd.isna(v)}  # NaN: not logged
+        values: dict[str, Any] = {k: present[k] for k in NUMBERS if k in present}
+        layers = {k.removeprefix(LAYER): v for k, v in present.items() if k.startswith(LAYER)}
+        try:
+            check_numbers({**values, "firing_rate_per_layer": layers}, "run")
+        except DamagedRun as err:
+            damaged[(row["dataset"], row["method"], int(row["seed"]))] = f"{row['run_id']}: {err}"
+            bad[i] = True
+    left = raw[bad].assign(reason=DAMAGED)
+    listed = set(left[KEYS].itertuples(index=False, name=None))
+    unread = [  # damaged publications with no row (read from files: they never became one)
+        {"run_id": str(run_dir(*key)), "status": "FINISHED", **dict(zip(KEYS, key, strict=True))}
+        for key in damaged
+        if key not in listed
+    ]
+    if unread:
+        left = pd.concat([left, pd.DataFrame(unread).assign(reason=DAMAGED)], ignore_index=True)
+    return raw[~bad].reset_index(drop=True), left.reset_index(drop=True)
 
 
 def select(
@@ -436,8 +481,12 @@ def to_markdown(
     return "\n".join(lines) + "\n"
 
 
-def context_lines(suite: Suite, runs: pd.DataFrame) -> dict[str, list[str]]:
-    """Per dataset: the student budget, the epochs actually trained and the reference networks' accuracy."""
+def context_lines(
+    suite: Suite, runs: pd.DataFrame, damaged: dict[tuple[str, str, int], str] | None = None
+) -> dict[str, list[str]]:
+    """Per dataset: the student budget, the epochs actually trained, the reference networks' accuracy
+    and the runs left out because their files are damaged (with what is wrong)."""
+    from snnkd.published import NETWORK_REQUIRED, DamagedRun, read_metrics
     from snnkd.suite import network_dir
 
     out: dict[str, list[str]] = {}
@@ -453,22 +502,33 @@ def context_lines(suite: Suite, runs: pd.DataFrame) -> dict[str, list[str]]:
             )
         refs = []
         for name in suite.networks:
-            path = network_dir(dataset, name) / "metrics.json"
-            if path.is_file():
-                m = json.loads(path.read_text())
+            folder = network_dir(dataset, name)
+            if (folder / "metrics.json").is_file():
+                try:
+                    m = read_metrics(folder, NETWORK_REQUIRED)
+                except DamagedRun as err:
+                    refs.append(f"{name} damaged ({folder}: {err})")
+                    continue
                 refs.append(f"{name} {100 * m['test_accuracy']:.2f} % ({m.get('epochs', '?')} epochs)")
         if refs:
             lines.append("reference networks (test): " + ", ".join(refs))
+        lines += [
+            f"left out, {DAMAGED}: {m} seed {seed} ({why})"
+            for (d, m, seed), why in sorted((damaged or {}).items())
+            if d == dataset
+        ]
         out[dataset] = lines
     return out
 
 
-def wanted_runs(suite: Suite) -> dict[tuple[str, str, int], str | None]:
-    """The suite's (dataset, method, seed) and the run key of each one's pipeline output."""
+def wanted_runs(suite: Suite, scan: list[Published] | None = None) -> dict[tuple[str, str, int], str | None]:
+    """The suite's (dataset, method, seed) and the run key of each one's pipeline output
+    (None where there is none, or it is damaged)."""
     out: dict[tuple[str, str, int], str | None] = dict.fromkeys(
         ((d, m, s) for d in suite.datasets for m in suite.methods for s in suite.seeds), None
     )
-    out.update({(d, m, seed): key for d, m, seed, _, key in _published(suite)})
+    sound = scan_published(suite)[0] if scan is None else scan
+    out.update({(d, m, seed): key for d, m, seed, _, key, _ in sound})
     return out
 
 
@@ -480,11 +540,20 @@ def build(
     from_files: bool = False,
 ) -> dict[str, Any]:
     """Read the suite's runs from MLflow (or, ``from_files``, from their published run files)
-    and write the leaderboard files; returns what was written."""
-    from snnkd import plots, report
+    and write the leaderboard files; returns what was written.
 
-    raw = published_runs(suite) if from_files else tidy(load_runs(suite.experiment(), uri))
-    runs, left = select(raw, wanted_runs(suite))
+    A run whose published files are damaged, or whose values lie outside their ranges, is left
+    out and listed (``result["damaged"]``, the dataset's lines of ``leaderboard.md``, the count
+    of runs left out). The files are written all together or not at all (:mod:`snnkd.file_set`).
+    """
+    from snnkd import plots, report
+    from snnkd.file_set import staged
+
+    sound, damaged = scan_published(suite)
+    raw = published_runs(suite, sound) if from_files else tidy(load_runs(suite.experiment(), uri))
+    raw, broken = leave_out_damaged(raw, damaged)
+    runs, left = select(raw, wanted_runs(suite, sound))
+    left = pd.concat([left, broken], ignore_index=True) if len(broken) else left
     if runs.empty:
         from snnkd.errors import SnnkdError
 
@@ -497,31 +566,34 @@ def build(
     iso = tradeoff.iso_accuracy(runs, delta_pp=suite.margin_pp)
     fanouts = {d: student_fanouts(d, suite.student, suite.common) for d in sorted(runs["dataset"].unique())}
     layers = tradeoff.layer_activity(runs, fanouts)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "csv": out_dir / "leaderboard.csv",
-        "md": out_dir / "leaderboard.md",
-        "pareto": out_dir / "pareto.png",
-        "layers": out_dir / "firing_rates.png",
+    names = {
+        "csv": "leaderboard.csv",
+        "md": "leaderboard.md",
+        "pareto": "pareto.png",
+        "layers": "firing_rates.png",
+        "report": "report.html",
+        "neurobench": "neurobench.csv",  # written by report.write beside report.html
     }
-    table.to_csv(files["csv"], index=False, float_format="%.6g")
-    files["md"].write_text(
-        to_markdown(table, left, suite.suite, context_lines(suite, runs), suite.margin_pp, iso, layers)
-    )
-    plots.pareto(runs, files["pareto"])
-    plots.layer_rates(runs, files["layers"])
     result = {
         "table": table,
         "frames": display_frames(table),
         "runs": runs,
         "left_out": left,
-        "files": files,
         "iso": iso,
         "layers": layers,
         "margin_pp": suite.margin_pp,
     }
-    files["report"] = report.write(result, out_dir / "report.html", suite)  # and neurobench.csv
-    files["neurobench"] = out_dir / "neurobench.csv"
+    with staged(out_dir) as stage:
+        table.to_csv(stage / names["csv"], index=False, float_format="%.6g")
+        md = to_markdown(
+            table, left, suite.suite, context_lines(suite, runs, damaged), suite.margin_pp, iso, layers
+        )
+        (stage / names["md"]).write_text(md)
+        plots.pareto(runs, stage / names["pareto"])
+        plots.layer_rates(runs, stage / names["layers"])
+        report.write(result, stage / names["report"], suite)
+    files = {key: out_dir / name for key, name in names.items()}
+    result.update(files=files, damaged=damaged)
     if log:
         _log(suite, table, files)
     return result

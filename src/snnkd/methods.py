@@ -57,17 +57,29 @@ class HParam:
     help: str = ""
 
     def check(self, name: str, value: Any) -> Any:
+        """``value`` checked against the range or choices, in the declared type (see :meth:`canonical`)."""
         if self.choices is not None:
             if value not in self.choices:
                 raise ConfigError(
                     f"hparams.{name}: {value!r} is not valid; valid choices: "
                     f"{', '.join(map(str, self.choices))}"
                 )
-            return value
+            return self.choices[self.choices.index(value)]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"hparams.{name}: expected a number, got {value!r}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             raise ConfigError(f"hparams.{name}: {value} is outside [{self.low}, {self.high}]")
+        return self.canonical(name, value)
+
+    def canonical(self, name: str, value: int | float) -> int | float:
+        """A number in the type of the default: ``4`` is ``4.0`` for a float hyper-parameter (``--hparam
+        tau=4`` and ``tau: 4.0`` are one run), ``2.0`` is ``2`` for an integer one."""
+        if isinstance(self.default, float):
+            return float(value)
+        if isinstance(self.default, int) and not isinstance(self.default, bool):
+            if value != int(value):
+                raise ConfigError(f"hparams.{name}: expected an integer, got {value!r}")
+            return int(value)
         return value
 
     def suggest(self, trial: Any, name: str) -> Any:
@@ -137,6 +149,12 @@ class Method:
                 f"hparams.{unknown[0]}: not a hyper-parameter of '{self.name}'; valid choices: {valid}"
             )
         return {n: hp.check(n, given.get(n, hp.default)) for n, hp in self.hparams.items()}
+
+    def canonical(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The hyper-parameters ``given`` (no defaults added, same order), each checked and in its
+        declared type: what a run's identity hashes, so equal values give one identity."""
+        resolved = self.resolve(given)
+        return {n: resolved[n] for n in given}
 
     def terms(self, hp: Mapping[str, Any]) -> list[Term]:
         terms = self.recipe(hp)

@@ -34,8 +34,7 @@ def setup(params: Path) -> Path:
     """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
     from snnkd import plan, tracking
 
-    suite = load(params)
-    plan.check(suite, str(params))
+    suite = plan.load_checked(params)  # the same check as `snnkd suite check`
     uri, _ = tracking.init_store(suite.experiment())
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
@@ -135,12 +134,14 @@ def _sha256(path: Path) -> str:
 def network(params: Path, dataset: str, name: str, quiet: bool = True) -> Path:
     """Stage ``<name>@<dataset>``: a reference network (teacher, spiking teacher, assistant)."""
     suite = load(params)
+    suite.require(dataset, network=name, source=str(params))
     return train(suite, suite.network_config(dataset, name), network_dir(dataset, name), name, quiet)
 
 
 def method(params: Path, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
     """One seed of a method run: ``results/runs/<dataset>/<method>/seed<k>/`` and its checkpoint."""
     suite = load(params)
+    suite.require(dataset, method=name, seed=seed, source=str(params))
     return _method_seed(suite, dataset, name, seed, quiet)
 
 
@@ -169,6 +170,7 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
     from snnkd.threads import limit, usable_cores
 
     suite = load(params)
+    suite.require(dataset, method=name, source=str(params))
     limit(1)  # before forking: the workers inherit a parent that never started a thread pool
     workers = max(1, min(jobs or suite.jobs, len(suite.seeds), usable_cores()))
     if workers == 1:
@@ -191,6 +193,7 @@ def tune(params: Path, dataset: str, name: str) -> Path:
     from snnkd.tune.stage import tune_stage
 
     suite = load(params)
+    suite.require(dataset, method=name, source=str(params))
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
     t = suite.tune
     return tune_stage(base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs)

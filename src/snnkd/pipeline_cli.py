@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from snnkd import suite
+    from snnkd import plan, suite
 
     if args.action == "use":
-        from snnkd import plan
-
-        path = suite.use(args.name)
-        plan.write(path, suite.load(path))
+        path = plan.use(args.name)
         print(f"{path} <- benchmarks/{args.name}.yaml (plan generated); now run: dvc repro")
     elif args.action == "plan":
-        from snnkd import plan
-
         path = Path(args.name or PARAMS)
         plan.write(path, suite.load(path))
         print(f"{path}: plan regenerated")
-    else:
-        s = suite.load(args.name or PARAMS)
+    else:  # what the setup stage refuses, plan included
+        s = plan.load_checked(args.name or PARAMS)
         runs = len(s.datasets) * len(s.methods) * len(s.seeds)
         print(
             f"suite {s.suite}: {len(s.datasets)} datasets x {len(s.methods)} methods x {len(s.seeds)} seeds "
@@ -77,6 +73,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     s = suite.load(args.params)
     result = leaderboard.build(s, Path(args.out), log=not args.no_log, from_files=args.from_files)
+    for why in result["damaged"].values():
+        print(f"snnkd: warning: left out, {leaderboard.DAMAGED}: {why}", file=sys.stderr)
     print(Path(result["files"]["md"]).read_text())
     return 0
 
@@ -99,6 +97,8 @@ def add_train_tracking(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the pipeline's sub-commands to the ``snnkd`` parser."""
+    from snnkd.arguments import positive_int
+
     su = sub.add_parser("suite", help="switch to or check a benchmark suite (params.yaml)")
     su.add_argument("action", choices=["use", "check", "plan"])
     su.add_argument(
@@ -113,7 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument("dataset", nargs="?")
     pl.add_argument("name", nargs="?", help="network or method name")
     pl.add_argument("seed", nargs="?", type=int, help="method: one seed (default: every seed of the suite)")
-    pl.add_argument("--jobs", type=int, help="method: seeds trained at once (default: the suite's `jobs`)")
+    pl.add_argument(
+        "--jobs", type=positive_int, help="method: seeds trained at once, >= 1 (default: the suite's `jobs`)"
+    )
     pl.add_argument("--params", default=str(PARAMS))
     pl.add_argument("--progress", action="store_true", help="show progress bars and epoch lines")
     pl.set_defaults(func=cmd_pipeline)

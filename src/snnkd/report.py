@@ -73,7 +73,13 @@ def read_curves(keys: pd.DataFrame) -> pd.DataFrame:
 
 
 def _metrics_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A run's checked ``metrics.json``; None when absent or damaged (the leaderboard lists it)."""
+    from snnkd.published import NETWORK_REQUIRED, DamagedRun, read_metrics
+
+    try:
+        return read_metrics(path.parent, NETWORK_REQUIRED) if path.is_file() else None
+    except DamagedRun:
+        return None
 
 
 def neurobench_runs(keys: pd.DataFrame) -> pd.DataFrame:
@@ -160,8 +166,16 @@ def _budgets(suite: Suite) -> str:
         + "<p>Per dataset:</p>"
         + _kv(per)
         + "<p>Tuning (same budget for every method):</p>"
-        + _kv(suite.tune.model_dump())
+        + _kv(tuning(suite))
     )
+
+
+def tuning(suite: Suite) -> dict[str, Any]:
+    """The suite's ``tune`` budget as the report shows it: no ``epochs`` is the dataset's budget."""
+    budget = suite.tune.model_dump()
+    if budget["epochs"] is None:  # TuneBudget.epochs: default, the dataset's budget (to a plateau)
+        budget["epochs"] = "the dataset's budget (to a plateau)"
+    return budget
 
 
 def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames, curves, nb) -> str:

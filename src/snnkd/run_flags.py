@@ -26,7 +26,7 @@ TRAIN_FLAGS: dict[str, tuple[str, type]] = {
     "optimizer": ("train.optimizer", str),
     "schedule": ("train.schedule", str),
     "grad_clip": ("train.grad_clip", float),
-    "tau": ("neuron.tau", float),
+    "lif_tau": ("neuron.tau", float),  # not --tau: that reads as the KD temperature (--hparam tau=)
     "threshold": ("neuron.v_threshold", float),
     "reset": ("neuron.reset", str),
     "surrogate": ("neuron.surrogate", str),
@@ -36,10 +36,23 @@ TRAIN_FLAGS: dict[str, tuple[str, type]] = {
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
-    """Add ``--config``, one flag per :data:`TRAIN_FLAGS` entry, ``--ann``, ``--hparam``, ``--set``."""
+    """Add ``--config``, one flag per :data:`TRAIN_FLAGS` entry, ``--ann``, ``--hparam``, ``--set``.
+
+    ``--tau`` is refused with what to use instead: it once set the LIF time constant, which
+    ``--method kd --tau 4`` silently changed where the KD temperature was meant.
+    """
+    from snnkd.arguments import Renamed
+
     p.add_argument("--config", help="YAML file with run settings (flags override it)")
     for flag, (path, typ) in TRAIN_FLAGS.items():
         p.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, help=path)
+    p.add_argument(
+        "--tau",
+        action=Renamed,
+        dest="removed_tau",
+        advice="ambiguous, not accepted: the LIF membrane time constant is --lif-tau VALUE "
+        "(neuron.tau); a method's temperature is --hparam tau=VALUE",
+    )
     p.add_argument("--ann", action="store_true", default=None, help="train the ANN twin")
     p.add_argument(
         "--hparam",

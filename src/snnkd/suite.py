@@ -18,8 +18,8 @@ twin       role ``fp-twin``                             the ``scratch`` run of t
 ========== ============================================ ==================================
 
 Suites live in ``benchmarks/<name>.yaml``; ``snnkd suite use NAME`` validates
-one and copies it onto ``params.yaml``. Everything is checked before any
-training, each problem reported with the key that holds it.
+one and copies it onto ``params.yaml`` with its plan (:func:`snnkd.plan.use`).
+Everything is checked before any training, each problem reported with the key that holds it.
 """
 
 from __future__ import annotations
@@ -173,6 +173,31 @@ class Suite(_Strict):
     def experiment(self) -> str:
         return experiment_name(self.suite)
 
+    def require(
+        self,
+        dataset: str,
+        *,
+        network: str | None = None,
+        method: str | None = None,
+        seed: int | None = None,
+        source: str = "params.yaml",
+    ) -> None:
+        """Refuse a stage of what this suite does not contain: trained anyway, it would run with this
+        suite's settings and publish over another suite's results (or a seed outside the suite)."""
+        asked = [("dataset", dataset, self.datasets)]
+        if network is not None:
+            asked.append(("network", network, list(self.networks)))
+        if method is not None:
+            asked.append(("method", method, list(self.methods)))
+        if seed is not None:
+            asked.append(("seed", seed, self.seeds))
+        for what, name, valid in asked:
+            if name not in valid:
+                raise ConfigError(
+                    f"{source}: {what} '{name}' is not in suite '{self.suite}'; "
+                    f"valid choices: {', '.join(map(str, valid)) or 'none'}"
+                )
+
 
 def run_dir(dataset: str, method: str, seed: int) -> Path:
     """Where a method run's metrics.json, run.json and curve.csv are published (git)."""
@@ -267,6 +292,8 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
                 f"{source}: methods.{name}: unknown method (compose with '+', no spaces); "
                 f"valid choices: {', '.join(registry.names())}"
             )
+        if name.count("+") > 1:  # a method stage of dvc.yaml depends on two plugin files
+            raise ConfigError(f"{source}: methods.{name}: at most two methods may be composed in a suite")
     seen: dict[str, str] = {}
     for group, names in suite.groups.items():
         for name in names:
@@ -376,21 +403,38 @@ def load(path: str | Path = "params.yaml", *, full: bool = True) -> Suite:
     if not p.is_file():
         raise ConfigError(f"{p}: file not found")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except OSError as err:
+        raise ConfigError(f"{p}: cannot read ({err.strerror or err})") from None
     suite = parse(data, str(p))
     return check(suite, str(p)) if full else suite
 
 
-def use(name: str, benchmarks: Path = Path("benchmarks"), target: Path = Path("params.yaml")) -> Path:
-    """Validate ``benchmarks/<name>.yaml`` and copy it onto ``params.yaml``."""
+def benchmark_file(name: str | None, benchmarks: Path = Path("benchmarks")) -> Path:
+    """``benchmarks/<name>.yaml``; no name or an unknown one is an error listing the suites there."""
+    if not benchmarks.is_dir():
+        raise ConfigError(
+            f"suite: no {benchmarks}/ folder in {Path.cwd()}: suites are the benchmarks/<name>.yaml files "
+            "of an snnkd checkout (they are not installed with the package); run this from its root"
+        )
+    source = benchmarks / f"{name}.yaml"
+    if name and source.is_file():
+        return source
+    valid = ", ".join(sorted(p.stem for p in benchmarks.glob("*.yaml"))) or f"none ({benchmarks}/ is empty)"
+    what = f"no {benchmarks}/{name}.yaml" if name else "expected NAME (a benchmarks/<name>.yaml)"
+    raise ConfigError(f"suite: {what}; valid choices: {valid}")
+
+
+def write_params(target: Path, text: str) -> Path:
+    """Write a suite file atomically; an unwritable one (read-only, immutable) is one line."""
     from snnkd.checkpoint import atomic_text
 
-    source = benchmarks / f"{name}.yaml"
-    if not source.is_file():
-        valid = ", ".join(sorted(p.stem for p in benchmarks.glob("*.yaml")))
-        raise ConfigError(f"suite: no benchmarks/{name}.yaml; valid choices: {valid}")
-    load(source)
-    atomic_text(target, source.read_text())
+    try:
+        atomic_text(target, text)
+    except OSError as err:
+        raise ConfigError(f"{target}: cannot write ({err.strerror or err}); nothing was changed") from None
     return target

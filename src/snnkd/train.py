@@ -154,6 +154,7 @@ def prepare(cfg: RunConfig) -> Run:
     limit(cfg.threads)
     require_isa(cfg.cpu_isa)
     method = get_method(cfg.method, cfg.plugin_dirs)
+    cfg.hparams = method.canonical(cfg.hparams)  # in their declared types, before any identity is taken
     hparams = method.resolve(cfg.hparams)
     terms = method.terms(hparams)
     student_needs, teacher_needs = method.needs(hparams)
