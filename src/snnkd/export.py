@@ -147,10 +147,19 @@ def to_nir(model: nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> Any
     return graph
 
 
-def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
-    """Write the checkpoint's network to ``out`` in format ``fmt``."""
+def export_checkpoint(
+    path: str | Path, fmt: str, out: str | Path, plugin_dirs: list[str] | tuple = ()
+) -> Path:
+    """Write the checkpoint's network to ``out`` in format ``fmt``, atomically.
+
+    ``out`` is checked first (:func:`snnkd.outdir.check_out_file`); the method is found among the
+    built-ins, entry points and ``plugin_dirs``, never in folders the checkpoint names.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: '{fmt}' is not valid; valid choices: {', '.join(FORMATS)}")
+    from snnkd.outdir import check_out_file
+
+    out = check_out_file(out, "--out")
     _require_nir()
     import nir
 
@@ -161,7 +170,7 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
 
     state = checkpoint.load(path)
     cfg = validate(state["config"])
-    model = rebuild_from_state(state)
+    model = rebuild_from_state(state, plugin_dirs, path)
     shape = DATASETS.get(cfg.dataset).info.input_shape
     example = torch.zeros(cfg.steps, 1, *shape)
     meta = {
@@ -173,9 +182,5 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
         "dt": DT,
     }
     graph = to_nir(model, example, meta)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    nir.write(tmp, graph)
-    tmp.replace(out)  # nothing half-written at `out`
+    checkpoint.atomic_write(out, lambda tmp: nir.write(tmp, graph))  # nothing half-written at `out`
     return out
