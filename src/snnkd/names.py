@@ -3,8 +3,9 @@
 ``dvc.yaml`` interpolates ``${item}`` into a stage's ``cmd`` unquoted, which a shell
 runs, and a suite's name becomes part of the path of its MLflow artifacts
 (``mlartifacts/snnkd-<suite>``). So each such name must match :data:`NAME`,
-``^[A-Za-z0-9_.-]+$`` (no shell metacharacter, no space, no path separator), and
-must not begin with ``-`` (a command would read it as an option). A method may be a
+``^[A-Za-z0-9_.-]+$`` (no shell metacharacter, no space, no path separator), must
+not begin with ``-`` (a command would read it as an option) and must not be dots alone
+(``..`` as a folder name climbs out of ``results/<suite>/``). A method may be a
 composition of such names joined by ``+`` (``kd-mse+logit-reg``), which a shell leaves alone.
 """
 
@@ -15,11 +16,16 @@ import re
 from snnkd.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-ALLOWED = "letters, digits, '_', '.' and '-', not beginning with '-'"
+ALLOWED = "letters, digits, '_', '.' and '-', not beginning with '-', not dots alone"
 
 
 def is_name(value: object) -> bool:
-    return isinstance(value, str) and bool(NAME.match(value)) and not value.startswith("-")
+    return (
+        isinstance(value, str)
+        and bool(NAME.match(value))
+        and not value.startswith("-")
+        and value.strip(".") != ""
+    )
 
 
 def check_name(value: object, key: str, composed: bool = False) -> str:

@@ -259,9 +259,9 @@ def open_client(uri: str | None = None) -> Any:
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)  # opens the store: creates or migrates its tables
         except Exception as err:
+            hint = "" if is_server(uri) else f" (a damaged store: {DAMAGED})"
             raise TrackingError(
-                f"mlflow: cannot open the store {redact(uri)}: {redact(_first_line(err), uri)} "
-                f"(a damaged or unreachable store: {DAMAGED})"
+                f"mlflow: cannot open the store {redact(uri)}: {redact(_first_line(err), uri)}{hint}"
             ) from None
     return client
 
