@@ -21,7 +21,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -189,7 +188,8 @@ def test_a_checkpoint_evaluates_after_its_plugin_folder_moved(tmp_path, capsys):
     assert alone.returncode == 2
     assert alone.stderr.strip().splitlines() == [
         f"snnkd: error: checkpoint: {ckpt}: its method 'h21-portable' is not available here; give the "
-        f"folder of its plugin with --plugin-dir (folders a checkpoint names are never loaded: {tmp_path / 'a'}); "
+        "folder of its plugin with --plugin-dir (folders a checkpoint names are never loaded: "
+        f"{tmp_path / 'a'}); "
         "valid choices: " + alone.stderr.split("valid choices: ")[1].strip()
     ]
     (tmp_path / "c").mkdir()  # the same name, another recipe
@@ -372,7 +372,8 @@ def test_names_reaching_a_shell_are_refused_before_any_plan(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     args = ["pipeline", "setup", "--params", str(path)] if action == "setup" else ["suite", action, str(path)]
     line = _one_line_error(capsys, main(args), f"{path}: {key}: ")
-    assert "is not a valid name; use letters, digits, '_', '.' and '-', not beginning with '-', not dots alone" in line
+    allowed = "letters, digits, '_', '.' and '-', not beginning with '-', not dots alone"
+    assert f"is not a valid name; use {allowed}" in line
     assert path.read_text() == before
     assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("PWNED*"))
 
@@ -390,7 +391,7 @@ def test_suite_use_refuses_an_injected_benchmark(tmp_path, monkeypatch, capsys):
 
 
 def test_dvc_repro_of_an_injected_params_yaml_runs_nothing(tmp_path):
-    """The audit's attack: `dvc repro --keep-going` with injected dataset names in a copy of the repository."""
+    """The audit's attack: `dvc repro --keep-going` with injected dataset names, in a copy of the repo."""
     repo = tmp_path / "repo"
     files = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
@@ -597,12 +598,9 @@ def test_export_checks_out_before_converting(tmp_path, monkeypatch, capsys, teac
         "proc": (Path("/proc/snnkd-h21/net.nir"), "cannot"),
     }[where]
     code = main(["export", str(teacher_ckpt), "--out", str(out)])
-    _one_line_error(capsys, code, f"--out: {out}")
-    assert expected in capsys.readouterr().err or True
-    assert (
-        sorted(p.name for p in tmp_path.iterdir()) == ["dir", "f", "mlflow.db"]
-        or not (tmp_path / "mlflow.db").exists()
-    )
+    assert expected in _one_line_error(capsys, code, f"--out: {out}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "f"]
+    assert not any((tmp_path / "dir").iterdir()) and (tmp_path / "f").read_text() == "x"
     assert not list(tmp_path.rglob("*.tmp"))
 
 
