@@ -28,7 +28,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import one_line_error as _one_line_error
 from conftest import small_config, train_run
+from conftest import train_args as _train
 
 from snnkd import checkpoint
 from snnkd.cli import main
@@ -37,40 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 CANARY = "CANARYPW"
 
 
-@pytest.fixture(autouse=True)
-def _restore_registries():
-    """Plugins registered by a test do not leak into later tests."""
-    from snnkd import methods
-    from snnkd.terms import TERMS
-
-    methods.discover()
-    saved = dict(methods.METHODS._items), dict(TERMS._items), set(methods._loaded)
-    yield
-    methods.METHODS._items.clear()
-    methods.METHODS._items.update(saved[0])
-    TERMS._items.clear()
-    TERMS._items.update(saved[1])
-    methods._loaded.clear()
-    methods._loaded.update(saved[2])
-
-
-@pytest.fixture(autouse=True)
-def _own_mlflow_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-
-def _one_line_error(capsys, code: int, expected: str, exit_code: int = 2) -> str:
-    out, err = capsys.readouterr()
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == exit_code, err
-    assert len(lines) == 1 and lines[0].startswith("snnkd: error: "), err
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in out + err
-    return lines[0]
-
-
-def _train(out: Path, *extra: str) -> list[str]:
-    return ["train", "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+pytestmark = pytest.mark.usefixtures("restore_registries", "own_mlflow_store")
 
 
 def _cli(args: list[str], cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
@@ -95,10 +64,15 @@ def _rewrite(src: Path, dest: Path, edit) -> Path:
 # --- a checkpoint never chooses code ------------------------------------------------------------
 
 
+def _plugin_file(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+    return folder / name
+
+
 def _trap(folder: Path, marker: Path) -> Path:
     """A plugin folder whose ``.py`` creates ``marker`` when imported."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pwn.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('pwned')\n")
+    _plugin_file(folder, "pwn.py", f"from pathlib import Path\nPath({str(marker)!r}).write_text('pwned')\n")
     return folder
 
 
@@ -173,8 +147,7 @@ register(Method(name="h21-portable", paper="test", recipe=lambda hp: [term("ce",
 def test_a_checkpoint_evaluates_after_its_plugin_folder_moved(tmp_path, capsys):
     """Issue 26, item 5: the method is found by name wherever it is available, and checked
     against the loss terms its run recorded (run.json beside the checkpoint)."""
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "portable.py").write_text(PORTABLE.format(weight=1.0))
+    _plugin_file(tmp_path / "a", "portable.py", PORTABLE.format(weight=1.0))
     out = tmp_path / "run"
     assert (
         main(_train(out, "--method", "h21-portable", "--plugin-dir", str(tmp_path / "a"), "--no-track")) == 0
@@ -192,8 +165,7 @@ def test_a_checkpoint_evaluates_after_its_plugin_folder_moved(tmp_path, capsys):
         f"{tmp_path / 'a'}); "
         "valid choices: " + alone.stderr.split("valid choices: ")[1].strip()
     ]
-    (tmp_path / "c").mkdir()  # the same name, another recipe
-    (tmp_path / "c" / "portable.py").write_text(PORTABLE.format(weight=2.0))
+    _plugin_file(tmp_path / "c", "portable.py", PORTABLE.format(weight=2.0))  # the same name, another recipe
     other = _cli(["eval", ckpt, "--device", "cpu", "--plugin-dir", str(tmp_path / "c")], tmp_path)
     assert other.returncode == 2
     assert (
@@ -308,11 +280,8 @@ def test_resume_refuses_a_training_state_that_does_not_load(tmp_path, capsys, re
 
 def test_a_plugin_registering_a_builtin_name_is_refused_naming_both(tmp_path, capsys):
     folder = tmp_path / "p"
-    folder.mkdir()
-    (folder / "evil.py").write_text(
-        "from snnkd.methods import Method, register, term\n"
-        "register(Method(name='kd', paper='x', teacher='teacher', recipe=lambda hp: [term('ce')]))\n"
-    )
+    evil = "register(Method(name='kd', paper='x', teacher='teacher', recipe=lambda hp: [term('ce')]))\n"
+    _plugin_file(folder, "evil.py", "from snnkd.methods import Method, register, term\n" + evil)
     out = tmp_path / "run"
     code = main(_train(out, "--method", "kd", "--plugin-dir", str(folder)))
     line = _one_line_error(capsys, code, f"plugin {folder / 'evil.py'}: method 'kd' is defined twice: in ")
@@ -330,8 +299,7 @@ def test_a_plugin_registering_a_builtin_name_is_refused_naming_both(tmp_path, ca
 )
 def test_a_plugin_exiting_at_import_is_one_line_and_trains_nothing(tmp_path, capsys, body, expected):
     folder = tmp_path / "p"
-    folder.mkdir()
-    (folder / "bye.py").write_text(body)
+    _plugin_file(folder, "bye.py", body)
     out = tmp_path / "run"
     code = main(_train(out, "--plugin-dir", str(folder)))
     _one_line_error(capsys, code, f"plugin {folder / 'bye.py'}: {expected}")
@@ -392,29 +360,19 @@ def test_suite_use_refuses_an_injected_benchmark(tmp_path, monkeypatch, capsys):
 
 def test_dvc_repro_of_an_injected_params_yaml_runs_nothing(tmp_path):
     """The audit's attack: `dvc repro --keep-going` with injected dataset names, in a copy of the repo."""
-    repo = tmp_path / "repo"
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True, check=True
-    ).stdout.decode()
-    for name in filter(None, files.split("\0")):
-        if (REPO / name).is_file() and not name.startswith("results/") and name != "dvc.lock":
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, repo / name)
+    from test_pipeline_e2e import _env, _fresh_copy
+
+    env = _env(tmp_path)
+    repo = _fresh_copy(tmp_path / "repo", env)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["datasets"] = ["digits", "x;touch PWNED", "$(touch PWNED2)"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
     done = subprocess.run(
         ["dvc", "repro", "--keep-going"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )
     assert done.returncode != 0
     assert "datasets.1: 'x;touch PWNED' is not a valid name" in done.stdout + done.stderr
-    found = [p for p in (repo, tmp_path, Path.cwd()) for p in p.rglob("PWNED*")]
-    assert not found, found
+    assert not list(tmp_path.rglob("PWNED*"))  # the copy and everything around it
     assert not (repo / "results" / "suite.json").exists()
     assert not (repo / "data" / "prepared" / "digits" / "splits.json").exists()  # not even a valid stage ran
 
@@ -458,21 +416,42 @@ STORES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(STORES))
-def test_a_canary_password_appears_in_no_output(tmp_path, case):
-    uri = STORES[case]
-    if "wrong database" in case and not _pg_ready():
-        pytest.skip("PostgreSQL is not running at 127.0.0.1:5432")
+CANARY_SCRIPT = """
+import contextlib, io, json, os, sys
+from snnkd.cli import main
+
+results = {}
+for case, uri in json.loads(sys.argv[1]).items():
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    for args in (json.loads(sys.argv[2]), ["tracking", "init", "--suite", "h21"]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(args)
+        results.setdefault(case, []).append([code, err.getvalue()])
+print(json.dumps(results))
+"""
+
+
+def test_a_canary_password_appears_in_no_output(tmp_path):
+    """`snnkd train` and `tracking init` on each unusable store: one line, the password masked, before
+    training; and the canary nowhere in the process's whole output (MLflow's and the drivers' logs too)."""
+    stores = {k: v for k, v in STORES.items() if "wrong database" not in k or _pg_ready()}
     out = tmp_path / "run"
-    env = {"MLFLOW_TRACKING_URI": uri, "SNNKD_CACHE_DIR": str(tmp_path / "cache")}
-    for args in (_train(out), ["tracking", "init", "--suite", "h21"]):
-        res = _cli(args, tmp_path, timeout=120, **env)
-        assert res.returncode == 1, res.stderr
-        assert CANARY not in res.stdout + res.stderr
-        lines = res.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("snnkd: error: mlflow: cannot "), res.stderr
-        assert "***" in lines[0]
-        assert not out.exists()  # refused before training: no folder, no checkpoint
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SNNKD_CACHE_DIR": str(tmp_path / "cache")}
+    res = subprocess.run(
+        [sys.executable, "-c", CANARY_SCRIPT, json.dumps(stores), json.dumps(_train(out))],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert CANARY not in res.stdout + res.stderr
+    results = json.loads(res.stdout.strip().splitlines()[-1])
+    assert sorted(results) == sorted(stores)
+    for case, outcomes in results.items():
+        for code, err in outcomes:
+            lines = err.strip().splitlines()
+            assert code == 1 and len(lines) == 1, (case, err)
+            assert lines[0].startswith("snnkd: error: mlflow: cannot ") and "***" in lines[0], (case, err)
+    assert not out.exists()  # refused before training: no folder, no checkpoint
 
 
 def test_redact_masks_every_form():

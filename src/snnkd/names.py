@@ -33,6 +33,6 @@ def check_name(value: object, key: str, composed: bool = False) -> str:
     ConfigError naming ``key``."""
     parts = value.split("+") if composed and isinstance(value, str) else [value]
     if not all(is_name(part) for part in parts):
-        joined = " (joined by '+')" if composed else ""
+        joined = " (a composition: such names joined by '+', no spaces)" if composed else ""
         raise ConfigError(f"{key}: {value!r} is not a valid name; use {ALLOWED}{joined}")
     return value  # type: ignore[return-value]

@@ -33,6 +33,7 @@ SUITE_FILE = Path("results/suite.json")
 def setup(params: Path) -> Path:
     """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
     from snnkd import plan, tracking
+    from snnkd.redact import redact
 
     suite = load(params)
     plan.check(suite, str(params))
@@ -40,7 +41,7 @@ def setup(params: Path) -> Path:
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
     )
-    print(f"suite {suite.suite}: experiment {suite.experiment()} in {uri}")
+    print(f"suite {suite.suite}: experiment {suite.experiment()} in {redact(uri)}")
     return SUITE_FILE
 
 
