@@ -260,6 +260,7 @@ def test_a_damaged_checkpoint_is_one_line_everywhere(
             "--out",
             str(ckpt.parent),
             "--resume",
+            "--no-track",
         ],
     }[command]
     line = _one_line_error(capsys, main(args), expected)
@@ -272,7 +273,8 @@ def test_a_damaged_checkpoint_is_one_line_everywhere(
 def test_resume_refuses_a_training_state_that_does_not_load(tmp_path, capsys, resumable):
     ckpt = _rewrite(resumable, tmp_path / "run" / "checkpoint.pt", _set(["optimizer"], {"state": 1}))
     args = ["train", "--epochs", "2", "--device", "cpu", "--quiet", "--out", str(ckpt.parent), "--resume"]
-    _one_line_error(capsys, main(args), f"--resume: {ckpt} is damaged: its optimizer does not load")
+    expected = f"--resume: {ckpt} is damaged: its optimizer does not load"
+    _one_line_error(capsys, main([*args, "--no-track"]), expected)
 
 
 # --- plugins: no silent replacement of a built-in, no exit at import ----------------------------
@@ -476,10 +478,9 @@ def _store(tmp_path: Path, damage: str) -> str:
         db.write_bytes(os.urandom(4096))
     elif damage == "text":
         db.write_text("not a database\n" * 50)
-    else:
-        from snnkd import tracking
-
-        tracking.init_store("snnkd-h21", f"sqlite:///{db}")
+    else:  # a real store, made in another process (this one would keep its engine open, schema unchecked)
+        res = _cli(["tracking", "init", "--suite", "h21"], tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{db}")
+        assert res.returncode == 0, res.stderr
         with sqlite3.connect(db) as conn:
             if damage == "missing runs table":
                 conn.execute("DROP TABLE runs")
@@ -534,7 +535,7 @@ def test_sigterm_is_an_interrupt_and_the_resumed_run_matches(tmp_path, capsys):
 
     uri = f"sqlite:///{tmp_path / 'sig.db'}"
     out = tmp_path / "run"
-    args = ["train", "--epochs", "8", "--device", "cpu", "--quiet", "--out", str(out), "--suite", "h21"]
+    args = ["train", "--epochs", "4", "--device", "cpu", "--quiet", "--out", str(out), "--suite", "h21"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": uri}
     proc = subprocess.Popen(
         [sys.executable, "-m", "snnkd.cli", *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
