@@ -155,7 +155,7 @@ def check_store(experiment: str, uri: str | None = None, create: bool = True) ->
         raise
     except Exception as err:
         raise TrackingError(
-            f"mlflow: cannot use the store {redact(uri)}: {redact(_first_line(err), uri)}"
+            f"mlflow: cannot open the store {redact(uri)}: {redact(_first_line(err), uri)}"
         ) from None
     finally:
         for key, value in saved.items():
@@ -192,7 +192,7 @@ def check_database(uri: str) -> None:
             why = f"its driver is not installed ({why})"
         elif "not a database" in why:
             why = f"{why}; {DAMAGED}"
-        raise TrackingError(f"mlflow: cannot use the store {redact(uri)}: {why}") from None
+        raise TrackingError(f"mlflow: cannot open the store {redact(uri)}: {why}") from None
     finally:
         if engine is not None:
             engine.dispose()
