@@ -30,6 +30,45 @@ def train_run(cfg, out: Path, **kwargs):
     return run, fit(run, out, show_progress=False, **kwargs)
 
 
+def train_args(out: Path, *extra: str) -> list[str]:
+    """``snnkd train`` arguments of a one-epoch digits run into ``out``."""
+    return ["train", "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+
+
+def one_line_error(capsys, code: int, expected: str, exit_code: int = 2) -> str:
+    """Assert a command failed with ``exit_code`` and one ``snnkd: error:`` line holding ``expected``."""
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == exit_code, err
+    assert len(lines) == 1 and lines[0].startswith("snnkd: error: "), err
+    assert expected in lines[0], lines[0]
+    assert "Traceback" not in out + err
+    return lines[0]
+
+
+@pytest.fixture
+def restore_registries():
+    """Plugins and loss terms registered by a test do not leak into later tests."""
+    from snnkd import methods
+    from snnkd.terms import TERMS
+
+    methods.discover()
+    saved = dict(methods.METHODS._items), dict(TERMS._items), set(methods._loaded)
+    yield
+    methods.METHODS._items.clear()
+    methods.METHODS._items.update(saved[0])
+    TERMS._items.clear()
+    TERMS._items.update(saved[1])
+    methods._loaded.clear()
+    methods._loaded.update(saved[2])
+
+
+@pytest.fixture
+def own_mlflow_store(tmp_path, monkeypatch):
+    """`snnkd train` tracks by default: each test gets its own store."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
     """Teacher-knowledge cache and MLflow store inside the test's temporary folder."""

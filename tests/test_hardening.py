@@ -17,7 +17,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from conftest import one_line_error as _one_line_error
 from conftest import small_config, train_run
+from conftest import train_args as _train
 
 from snnkd import checkpoint
 from snnkd.cli import main
@@ -26,41 +28,7 @@ from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _restore_registries():
-    """Plugins and loss terms registered by a test do not leak into later tests."""
-    from snnkd import methods
-    from snnkd.terms import TERMS
-
-    methods.discover()
-    saved = dict(methods.METHODS._items), dict(TERMS._items), set(methods._loaded)
-    yield
-    methods.METHODS._items.clear()
-    methods.METHODS._items.update(saved[0])
-    TERMS._items.clear()
-    TERMS._items.update(saved[1])
-    methods._loaded.clear()
-    methods._loaded.update(saved[2])
-
-
-@pytest.fixture(autouse=True)
-def _own_mlflow_store(tmp_path, monkeypatch):
-    """`snnkd train` tracks by default: each test gets its own store."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-
-def _one_line_error(capsys, code: int, expected: str, exit_code: int = 2) -> str:
-    out, err = capsys.readouterr()
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == exit_code, err
-    assert len(lines) == 1 and lines[0].startswith("snnkd: error: "), err
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in out + err
-    return lines[0]
-
-
-def _train(out: Path, *extra: str) -> list[str]:
-    return ["train", "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(out), *extra]
+pytestmark = pytest.mark.usefixtures("restore_registries", "own_mlflow_store")
 
 
 # --- bad input on the command line -------------------------------------------------------------

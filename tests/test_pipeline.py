@@ -29,7 +29,10 @@ def smoke_data() -> dict:
     ("edit", "message"),
     [
         (lambda d: d["methods"].update({"no-such": {}}), "methods.no-such: unknown method"),
-        (lambda d: d["methods"].update({"kd + no-such": {}}), "methods.kd + no-such: unknown method"),
+        (
+            lambda d: d["methods"].update({"kd + no-such": {}}),
+            "methods.kd + no-such: 'kd + no-such' is not a valid",
+        ),
         (lambda d: d.pop("seeds"), "seeds: Field required"),
         (lambda d: d.update(seeds="zero"), "seeds: Input should be a valid list"),
         (lambda d: d["methods"]["kd"]["hparams"].update(alpha=2.0), "methods.kd.hparams.alpha"),

@@ -11,9 +11,13 @@ from snnkd import pipeline_cli
 from snnkd.arguments import Parser
 from snnkd.errors import ConfigError, SnnkdError
 from snnkd.outdir import check_out_dir, created_dir
+from snnkd.processes import terminate_as_interrupt
 from snnkd.run_flags import add_train_flags, run_config
 from snnkd.threads import pin_isa_environment
 from snnkd.torch_logs import quiet_torch_logs
+
+#: a checkpoint's method is looked up here, never in the folders it names
+PLUGIN_DIR_HELP = "folder of method plugins, for the checkpoint's method (folders it names are never loaded)"
 
 
 def default_out(cfg: Any) -> Path:
@@ -23,15 +27,22 @@ def default_out(cfg: Any) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from snnkd.names import check_name
     from snnkd.pipeline_cli import fit_and_track
     from snnkd.train import prepare, summary
 
+    check_name(args.suite, "--suite")  # a folder name of the run's MLflow artifacts
     cfg = run_config(args)
     out = Path(args.out) if args.out else default_out(cfg)
     check_out_dir(out, "--out")
     if (out / "metrics.json").exists() and not args.resume and not args.force:
         raise ConfigError(f"--out: {out} already holds a finished run; use --force or --resume")
     run = prepare(cfg)  # every check happens here, before anything is written
+    if args.track:  # the store opens, before any training (one line, password masked, if not)
+        from snnkd import tracking
+        from snnkd.experiments import experiment_name
+
+        tracking.check_store(experiment_name(args.suite))
     with created_dir(out):
         metrics, path = fit_and_track(args, run, out)
     print(summary(metrics))
@@ -44,7 +55,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from snnkd.evaluate import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, split=args.split, device=args.device)
+    result = evaluate_checkpoint(
+        args.checkpoint, split=args.split, device=args.device, plugin_dirs=args.plugin_dir
+    )
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 
@@ -68,7 +81,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from snnkd.export import export_checkpoint
     from snnkd.nir_run import limits
 
-    out = export_checkpoint(args.checkpoint, args.format, args.out)
+    out = export_checkpoint(args.checkpoint, args.format, args.out, args.plugin_dir)
     print(f"wrote {out}")
     for framework, limit in limits(nir.read(out)).items():
         if limit is not None:  # the file is written; this framework's importer will not read it
@@ -97,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint")
     ev.add_argument("--split", choices=["val", "test"], default="test")
     ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ev.add_argument("--plugin-dir", action="append", default=[], help=PLUGIN_DIR_HELP)
     ev.set_defaults(func=cmd_eval)
 
     ls = sub.add_parser("list", help="list datasets, models, methods or loss terms")
@@ -115,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint")
     ex.add_argument("--format", default="nir", help="nir (needs the [nir] extra)")
     ex.add_argument("--out", required=True, help="file to write, e.g. student.nir")
+    ex.add_argument("--plugin-dir", action="append", default=[], help=PLUGIN_DIR_HELP)
     ex.set_defaults(func=cmd_export)
 
     from snnkd.tune.command import add_parser as add_tune_parser
@@ -130,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pin_isa_environment()  # before anything starts torch: it reads the ISA once
         args = parser.parse_args(argv)  # a bad argument is a ConfigError too (snnkd.arguments)
+        terminate_as_interrupt()  # SIGTERM is SIGINT: `interrupted`, exit 130, the MLflow run KILLED
         return args.func(args)
     except SnnkdError as err:
         print(f"snnkd: error: {err}", file=sys.stderr)

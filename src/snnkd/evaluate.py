@@ -9,8 +9,14 @@ from snnkd import checkpoint
 from snnkd.config import validate
 
 
-def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "auto") -> dict[str, Any]:
-    """Rebuild the network stored in ``path`` and measure it on ``split``."""
+def evaluate_checkpoint(
+    path: str | Path, split: str = "test", device: str = "auto", plugin_dirs: list[str] | tuple = ()
+) -> dict[str, Any]:
+    """Rebuild the network stored in ``path`` and measure it on ``split``.
+
+    Its method is found among the built-ins, entry points and ``plugin_dirs`` (``--plugin-dir``),
+    never in folders the checkpoint names (:mod:`snnkd.reload`).
+    """
     import torch
 
     from snnkd import metrics as M
@@ -21,7 +27,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test", device: str = "au
     state = checkpoint.load(path)
     cfg = validate(state["config"])
     dev = pick_device(device)
-    model = rebuild_from_state(state).to(dev)
+    model = rebuild_from_state(state, plugin_dirs, path).to(dev)
     data = load_splits(cfg.dataset, cfg.data_dir)
     gen = torch.Generator().manual_seed(cfg.seed)
 

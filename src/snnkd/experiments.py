@@ -8,5 +8,8 @@ from __future__ import annotations
 
 
 def experiment_name(suite: str) -> str:
-    """The MLflow experiment of a suite: ``snnkd-<suite>``."""
-    return f"snnkd-{suite}"
+    """The MLflow experiment of a suite: ``snnkd-<suite>``; ``suite`` must be a plain name
+    (:mod:`snnkd.names`): the experiment's artifacts go to ``mlartifacts/snnkd-<suite>``."""
+    from snnkd.names import check_name
+
+    return f"snnkd-{check_name(suite, 'suite')}"

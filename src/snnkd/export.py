@@ -290,10 +290,19 @@ def to_nir(model: nn.Module, input_shape: tuple[int, ...], meta: dict[str, Any])
     return graph
 
 
-def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
-    """Write the checkpoint's network to ``out`` in format ``fmt``."""
+def export_checkpoint(
+    path: str | Path, fmt: str, out: str | Path, plugin_dirs: list[str] | tuple = ()
+) -> Path:
+    """Write the checkpoint's network to ``out`` in format ``fmt``, atomically.
+
+    ``out`` is checked first (:func:`snnkd.outdir.check_out_file`); the method is found among the
+    built-ins, entry points and ``plugin_dirs``, never in folders the checkpoint names.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"--format: '{fmt}' is not valid; valid choices: {', '.join(FORMATS)}")
+    from snnkd.outdir import check_out_file
+
+    out = check_out_file(out, "--out")
     _require_nir()
     import nir
 
@@ -304,7 +313,7 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
 
     state = checkpoint.load(path)
     cfg = validate(state["config"])
-    model = rebuild_from_state(state)
+    model = rebuild_from_state(state, plugin_dirs, path)
     meta = {
         "readout": "spike counts" if model.spiking_output else "mean",  # prediction: argmax_c sum_t o_t
         "T": int(cfg.steps),
@@ -315,9 +324,5 @@ def export_checkpoint(path: str | Path, fmt: str, out: str | Path) -> Path:
         "spike_condition": SPIKE_CONDITION,
     }
     graph = to_nir(model, DATASETS.get(cfg.dataset).info.input_shape, meta)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    nir.write(tmp, graph)
-    tmp.replace(out)  # nothing half-written at `out`
+    checkpoint.atomic_write(out, lambda tmp: nir.write(tmp, graph))  # nothing half-written at `out`
     return out

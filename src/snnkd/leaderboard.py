@@ -50,9 +50,10 @@ def load_runs(experiment: str, uri: str | None = None) -> pd.DataFrame:
 
     from snnkd import tracking
 
-    mlflow.set_tracking_uri(uri or tracking.tracking_uri())
-    if mlflow.get_experiment_by_name(experiment) is None:
+    uri = uri or tracking.tracking_uri()
+    if tracking.check_store(experiment, uri, create=False) is None:  # a damaged store: one line
         return pd.DataFrame()
+    mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(experiment_names=[experiment], output_format="pandas", max_results=100_000)
 
 

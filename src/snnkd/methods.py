@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import torch
 import torch.nn as nn
 
+from snnkd.definitions import code_of, source_of
 from snnkd.errors import ConfigError
 from snnkd.registry import Registry
 from snnkd.terms import TERMS
@@ -184,8 +185,26 @@ _loaded: set[str] = set()
 
 
 def register(method: Method) -> Method:
-    """Register a method (called at import time by a plugin file)."""
-    return METHODS.register(method.name, method, replace=True)
+    """Register a method (called at import time by a plugin file).
+
+    Registering a name again with the same definition (one plugin file loaded as an
+    installed package and from its folder) is a no-op; another definition (a plugin
+    naming its method ``kd``) is a one-line ConfigError naming both sources: a plugin
+    never silently replaces a built-in or another plugin.
+    """
+    if method.name in METHODS:
+        old = METHODS.get(method.name)
+        if old is not method and _definition(old) != _definition(method):
+            raise ConfigError(
+                f"method '{method.name}' is defined twice: in {source_of(old.recipe)} "
+                f"and in {source_of(method.recipe)}"
+            )
+        return old
+    return METHODS.register(method.name, method)
+
+
+def _definition(m: Method) -> tuple:
+    return m.paper, m.teacher, m.modifier, m.readout, dict(m.hparams), code_of(m.recipe), code_of(m.transform)
 
 
 def _load_file(path: Path) -> None:
@@ -200,7 +219,10 @@ def _load_file(path: Path) -> None:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:  # any error of a plugin's own code: one line naming the file
+    except KeyboardInterrupt:
+        sys.modules.pop(module_name, None)
+        raise
+    except BaseException as err:  # any error of a plugin's own code, sys.exit() too: one line naming the file
         sys.modules.pop(module_name, None)
         raise ConfigError(f"plugin {path}: {_one_line(err)}") from None
     _loaded.add(key)
@@ -208,6 +230,8 @@ def _load_file(path: Path) -> None:
 
 def _one_line(err: BaseException) -> str:
     """``ErrorType: first line of the message`` (a ConfigError's message alone)."""
+    if isinstance(err, SystemExit):
+        return f"it calls sys.exit({err.code!r}) while being imported"
     text = (str(err).strip().splitlines() or [""])[0]
     if isinstance(err, ConfigError):
         return text
@@ -234,7 +258,9 @@ def discover(plugin_dirs: Iterable[str | Path] = ()) -> Registry[Method]:
         if f"ep:{ep.value}" not in _loaded:
             try:
                 obj = ep.load()
-            except Exception as err:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:  # sys.exit() at import included
                 raise ConfigError(f"plugin {ep.value} (entry point {ep.name}): {_one_line(err)}") from None
             if isinstance(obj, Method):
                 register(obj)

@@ -38,7 +38,12 @@ def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
     p = Path(path).absolute()
     if p.exists() and not p.is_dir():
         raise ConfigError(f"{flag}: {path} is a file, not a folder")
-    base = _nearest_existing(p)
+    _check_writable(_nearest_existing(p), path, flag)
+    return p
+
+
+def _check_writable(base: Path, path: str | Path, flag: str) -> None:
+    """``base``, the nearest existing folder above ``path``, is a folder this process can write in."""
     if not base.is_dir():
         raise ConfigError(f"{flag}: {path} is under {base}, which is a file, not a folder")
     try:
@@ -51,6 +56,18 @@ def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
         else:
             why = f"cannot create a folder in {base} ({why})"
         raise ConfigError(f"{flag}: {path}: {why}") from None
+
+
+def check_out_file(path: str | Path, flag: str = "--out") -> Path:
+    """Raise a one-line ConfigError unless ``path`` is (or can be made) a writable file.
+
+    An existing folder is refused; the folder it goes in is checked like an output
+    folder (:func:`check_out_dir`): not under a file, and writable.
+    """
+    p = Path(path)
+    if p.is_dir() or p.name in ("", ".", ".."):
+        raise ConfigError(f"{flag}: {path} is a folder, not a file")
+    _check_writable(_nearest_existing(p.absolute().parent), path, flag)
     return p
 
 

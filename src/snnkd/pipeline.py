@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import yaml
 
 from snnkd import run_files
 from snnkd.checkpoint import atomic_text
+from snnkd.processes import terminate_as_interrupt
 from snnkd.suite import Suite, folder_of, load, network_dir, run_checkpoint, run_dir
 
 WORK_DIR = Path("runs/work")
@@ -33,13 +33,14 @@ SUITE_FILE = Path("results/suite.json")
 def setup(params: Path) -> Path:
     """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
     from snnkd import plan, tracking
+    from snnkd.redact import redact
 
     suite = plan.load_checked(params)  # the same check as `snnkd suite check`
     uri, _ = tracking.init_store(suite.experiment())
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
     )
-    print(f"suite {suite.suite}: experiment {suite.experiment()} in {uri}")
+    print(f"suite {suite.suite}: experiment {suite.experiment()} in {redact(uri)}")
     return SUITE_FILE
 
 
@@ -71,10 +72,6 @@ def data(dataset: str, root: Path = Path("data/prepared"), params: Path | None =
     return out
 
 
-def _raise_interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def train(
     suite: Suite,
     config: dict[str, Any],
@@ -91,9 +88,10 @@ def train(
     from snnkd.config import validate
     from snnkd.train import fit, prepare, summary, write_metrics
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed stage is marked KILLED, not left RUNNING
+    terminate_as_interrupt()  # a killed stage is marked KILLED, not left RUNNING
     cfg = validate(config)
     run = prepare(cfg)
+    tracking.check_store(suite.experiment())  # before any training: one line if the store is unusable
     key = tracking.run_key(cfg.identity(), run.teacher.digest if run.teacher else None)
     work = WORK_DIR / key
     work.mkdir(parents=True, exist_ok=True)

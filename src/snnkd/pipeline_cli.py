@@ -61,10 +61,13 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 def cmd_tracking(args: argparse.Namespace) -> int:
     from snnkd import tracking
+    from snnkd.names import check_name
+    from snnkd.redact import redact
     from snnkd.suite import experiment_name
 
-    uri, exp = tracking.init_store(experiment_name(args.suite))
-    print(f"experiment {experiment_name(args.suite)} (id {exp}) in {uri}")
+    name = experiment_name(check_name(args.suite, "--suite"))
+    uri, exp = tracking.init_store(name)
+    print(f"experiment {name} (id {exp}) in {redact(uri)}")
     return 0
 
 

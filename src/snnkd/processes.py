@@ -1,8 +1,11 @@
-"""Whether a process of this host still runs (stdlib only, used by locks and study recovery)."""
+"""Processes (stdlib only): whether one of this host still runs (locks, study recovery), and
+SIGTERM handled as SIGINT."""
 
 from __future__ import annotations
 
 import os
+import signal
+from typing import Any
 
 
 def pid_alive(pid: int) -> bool:
@@ -20,3 +23,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM (``kill``, a job scheduler, DVC stopping a stage) raise ``KeyboardInterrupt``
+    in the main thread, as SIGINT does: the command prints ``interrupted``, exits 130 and marks
+    its MLflow run KILLED instead of dying with 143 and leaving it RUNNING. Only the main thread
+    may set a handler: called from another thread, this does nothing."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)

@@ -96,7 +96,7 @@ class TuneBudget(_Strict):
 class Suite(_Strict):
     """The whole of ``params.yaml``."""
 
-    suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    suite: str = Field(description="a name (snnkd.names): letters, digits, '_', '.', '-'")
     datasets: list[str] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     student: str = "student"
@@ -253,9 +253,38 @@ def parse(data: Any, source: str = "params.yaml") -> Suite:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: must hold a mapping")
     try:
-        return Suite.model_validate(data)
+        suite = Suite.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_format(err).replace("params.yaml", source, 1)) from None
+    _check_names(suite, source)
+    return suite
+
+
+def _check_names(suite: Suite, source: str) -> None:
+    """Every name that reaches a command line (``dvc.yaml``'s ``cmd:``) or a path is a plain name
+    (:mod:`snnkd.names`): the suite, datasets, methods (``+``-compositions), networks, the student
+    and the plan's records, checked before anything is planned or run."""
+    from snnkd.names import check_name
+
+    keyed: list[tuple[str, Any, bool]] = [("suite", suite.suite, False), ("student", suite.student, False)]
+    keyed += [(f"datasets.{i}", name, False) for i, name in enumerate(suite.datasets)]
+    keyed += [(f"methods.{name}", name, True) for name in suite.methods]
+    keyed += [(f"networks.{name}", name, False) for name in suite.networks]
+    for name, net in suite.networks.items():
+        keyed += [(f"networks.{name}.model", net.model, False), (f"networks.{name}.method", net.method, True)]
+    for group, names in suite.groups.items():
+        keyed += [(f"groups.{group}.{i}", name, True) for i, name in enumerate(names)]
+    for section, records in (suite.plan or {}).items():
+        for record, fields in records.items() if isinstance(records, dict) else []:
+            keyed.append((f"plan.{section}.{record}", record, True))
+            for field in ("dataset", "name", "method"):
+                if isinstance(fields, dict) and field in fields:
+                    keyed.append((f"plan.{section}.{record}.{field}", fields[field], field == "method"))
+    for key, value, composed in keyed:
+        try:
+            check_name(value, key, composed)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
 
 
 def check(suite: Suite, source: str = "params.yaml") -> Suite:

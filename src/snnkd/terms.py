@@ -8,7 +8,6 @@ notation: ``shared/METHODS.md``.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snnkd.definitions import code_of, source_of
 from snnkd.errors import ConfigError
 from snnkd.registry import Registry
 from snnkd.trace import Knowledge
@@ -49,7 +49,7 @@ def term(name: str, student=(), teacher=(), module=None):
             old = TERMS.get(name)
             if _definition(old) != _definition(spec):
                 raise ConfigError(
-                    f"loss term '{name}' is defined twice: in {_source(old.fn)} and in {_source(fn)}"
+                    f"loss term '{name}' is defined twice: in {source_of(old.fn)} and in {source_of(fn)}"
                 )
             return fn
         TERMS.register(name, spec)
@@ -72,31 +72,8 @@ def _fields(name: str, side: str, given) -> frozenset[str]:
     return fields
 
 
-def _code(obj) -> object:
-    """What identifies a definition: its qualified name and source text (bytecode without source)."""
-    if obj is None:
-        return None
-    try:
-        text: object = inspect.getsource(obj)
-    except (OSError, TypeError):
-        code = getattr(obj, "__code__", None)
-        text = (code.co_code, code.co_consts) if code is not None else id(obj)
-    return getattr(obj, "__qualname__", None), text
-
-
 def _definition(spec: TermSpec) -> tuple:
-    return spec.student, spec.teacher, _code(spec.fn), _code(spec.module)
-
-
-def _source(fn) -> str:
-    """``file:line`` of a function's definition (its module when the file is unknown)."""
-    code = getattr(fn, "__code__", None)
-    try:
-        path = inspect.getsourcefile(fn)
-    except TypeError:
-        path = None
-    where = path or getattr(fn, "__module__", "?")
-    return f"{where}:{code.co_firstlineno}" if code is not None else str(where)
+    return spec.student, spec.teacher, code_of(spec.fn), code_of(spec.module)
 
 
 def _kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:

@@ -107,9 +107,113 @@ def get_or_create_experiment(client: Any, name: str) -> str:
 
 
 def init_store(experiment: str, uri: str | None = None) -> tuple[str, str]:
-    """Create the store's tables and the experiment now; returns (uri, experiment id)."""
+    """Check the store (:func:`check_store`), create its tables and the experiment now; returns
+    (uri, experiment id)."""
     uri = uri or tracking_uri()
-    return uri, get_or_create_experiment(open_client(uri), experiment)
+    return uri, check_store(experiment, uri)
+
+
+#: tables every MLflow database has held since its first schema; a store lacking one is damaged
+CORE_TABLES = ("experiments", "runs", "metrics", "params", "tags", "alembic_version")
+#: while checking a tracking server: one attempt, a short timeout (MLflow's documented variables)
+QUICK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+DAMAGED = "move it away, then `snnkd tracking init` creates a new one"
+
+
+def is_database(uri: str) -> bool:
+    """A SQLAlchemy database URL (``sqlite:``, ``postgresql:``, ``mysql:``, ``mssql:``, with a driver)."""
+    return uri.split(":", 1)[0].split("+", 1)[0] in {"sqlite", "postgresql", "mysql", "mssql"}
+
+
+def check_store(experiment: str, uri: str | None = None, create: bool = True) -> str | None:
+    """Open the store now, before any training, and return the experiment's id (``None`` when absent).
+
+    In turn: a database is reachable with its driver installed, and is either empty (a
+    new store) or holds MLflow's :data:`CORE_TABLES` (:func:`check_database`); MLflow
+    opens it (its schema current); the experiment exists (created with ``create``) and
+    its runs can be searched. A tracking server gets one attempt with a short timeout
+    (:data:`QUICK_HTTP`), not MLflow's minutes of retries. Any failure is one
+    :class:`TrackingError` line, the password masked (:mod:`snnkd.redact`).
+    """
+    from snnkd.redact import redact
+
+    uri = uri or tracking_uri()
+    if is_database(uri):
+        check_database(uri)
+    saved = {k: os.environ.get(k) for k in QUICK_HTTP}
+    os.environ.update(QUICK_HTTP)
+    try:
+        client = open_client(uri)
+        if create:
+            exp_id = get_or_create_experiment(client, experiment)
+        else:
+            exp = client.get_experiment_by_name(experiment)
+            exp_id = exp.experiment_id if exp is not None else None
+        if exp_id is not None:
+            client.search_runs([exp_id], max_results=1)
+    except TrackingError:
+        raise
+    except Exception as err:
+        raise TrackingError(
+            f"mlflow: cannot open the store {redact(uri)}: {redact(_first_line(err), uri)}"
+        ) from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return exp_id
+
+
+def check_database(uri: str) -> None:
+    """A database store is reachable (one attempt), its driver installed, and it is empty or MLflow's.
+
+    Read with SQLAlchemy's inspector, before MLflow opens it: MLflow retries an
+    unreachable database for minutes, and on a store missing a table it creates
+    that table afresh, hiding the damage.
+    """
+    import sqlalchemy
+
+    from snnkd.redact import redact
+    from snnkd.tune.storage import with_driver
+
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).exists():
+        return  # a new store: MLflow creates it
+    url = with_driver(uri)
+    connect_args = {"connect_timeout": 10} if url.startswith(("postgresql", "mysql")) else {}
+    engine = None
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args)
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except Exception as err:  # no driver, unreachable, wrong database, not a database file
+        why = redact(_first_line(err), uri)
+        if isinstance(err, ImportError | sqlalchemy.exc.NoSuchModuleError):
+            why = f"its driver is not installed ({why})"
+        elif "not a database" in why:
+            why = f"{why}; {DAMAGED}"
+        raise TrackingError(f"mlflow: cannot open the store {redact(uri)}: {why}") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if not {t for t in tables if not t.startswith("alembic_")}:
+        return  # empty: MLflow creates its tables
+    missing = [t for t in CORE_TABLES if t not in tables]
+    if len(missing) == len(CORE_TABLES):
+        raise TrackingError(
+            f"mlflow: the store {redact(uri)} is not an MLflow database (it holds other tables: "
+            f"{', '.join(sorted(tables)[:5])}); use an empty database or an MLflow one"
+        )
+    if missing:
+        raise TrackingError(
+            f"mlflow: the store {redact(uri)} is damaged: it has no table '{missing[0]}'; {DAMAGED}"
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an error's message (a SQLAlchemy error's driver message), else its type."""
+    text = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def store_lock(uri: str) -> Any:
@@ -145,7 +249,7 @@ def open_client(uri: str | None = None) -> Any:
 
     from mlflow import MlflowClient
 
-    from snnkd.tune.storage import scrub
+    from snnkd.redact import redact
 
     for name in ("mlflow.store.db.utils", "alembic"):  # "Creating initial MLflow database tables..."
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -155,10 +259,9 @@ def open_client(uri: str | None = None) -> Any:
             client = MlflowClient(uri)
             client.search_experiments(max_results=1)  # opens the store: creates or migrates its tables
         except Exception as err:
-            line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            hint = "" if is_server(uri) else f" (a damaged store: {DAMAGED})"
             raise TrackingError(
-                f"mlflow: cannot open the store {scrub(uri, uri)}: {scrub(line, uri)} "
-                "(a damaged store: move it away, then `snnkd tracking init` creates a new one)"
+                f"mlflow: cannot open the store {redact(uri)}: {redact(_first_line(err), uri)}{hint}"
             ) from None
     return client
 
@@ -315,7 +418,7 @@ class Tracker:
         self.run_id = run.info.run_id
         from snnkd.checkpoint import atomic_text
 
-        atomic_text(self.state_file, json.dumps({"run_id": self.run_id, "uri": self.uri}))
+        atomic_text(self.state_file, json.dumps({"run_id": self.run_id, "uri": _masked(self.uri)}))
         items = [Param(k, _param(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
@@ -324,7 +427,7 @@ class Tracker:
         if not self.state_file.is_file():
             return None
         saved = json.loads(self.state_file.read_text())
-        if saved.get("uri") != self.uri:
+        if saved.get("uri") not in (self.uri, _masked(self.uri)):
             return None
         try:
             run = self.client.get_run(saved["run_id"])
@@ -387,7 +490,19 @@ class Tracker:
         self._thread.join()
         self.seconds += time.perf_counter() - t0
         if self._error is not None and not quiet:
-            raise TrackingError(f"mlflow: could not record the run in {self.uri}: {self._error}") from None
+            from snnkd.redact import redact
+
+            raise TrackingError(
+                f"mlflow: could not record the run in {redact(self.uri)}: "
+                f"{redact(_first_line(self._error), self.uri)}"
+            ) from None
+
+
+def _masked(uri: str) -> str:
+    """The store's URI as written beside a checkpoint (``mlflow_run.json``): its password masked."""
+    from snnkd.redact import redact
+
+    return redact(uri)
 
 
 def _param(value: Any) -> str:
@@ -423,7 +538,7 @@ def run_tags(cfg: Any, run: Any, *, suite: str, stage: str | None, role: str) ->
         f"{TAG}identity": cfg.identity(),
         f"{TAG}run_key": run_key(cfg.identity(), teacher.digest if teacher else None),
         f"{TAG}readout": cfg.readout,
-        f"{TAG}command": " ".join(sys.argv),
+        f"{TAG}command": _masked(" ".join(sys.argv)),  # a --storage URL's password stays out of MLflow
         f"{TAG}cpu_isa": cfg.cpu_isa,
         **device_tags(str(run.device)),
     }

@@ -32,7 +32,7 @@ from snnkd.early_stopping import EarlyStopping
 from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
 from snnkd.methods import Method, RecipeLoss, get_method
 from snnkd.models import build_model, preset_for
-from snnkd.models.builders import SpikingNet, rebuild
+from snnkd.models.builders import SpikingNet
 from snnkd.trace import Knowledge, Tracer
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -71,9 +71,10 @@ class Teacher:
     encoder: str
 
     @classmethod
-    def load(cls, path: str, device: torch.device) -> Teacher:
+    def load(cls, path: str, device: torch.device, plugin_dirs: list[str] | tuple = ()) -> Teacher:
+        """``plugin_dirs`` are the student's (the user's); the teacher checkpoint's own are never loaded."""
         state = checkpoint.load(path)
-        model = rebuild_from_state(state)
+        model = rebuild_from_state(state, plugin_dirs, path)
         bad = non_finite_tensors(model)
         if bad:
             raise CheckpointError(
@@ -118,17 +119,17 @@ class Run:
         return ENCODERS.get(t.encoder)(x, t.steps, generator)
 
 
-def rebuild_from_state(state: dict[str, Any]) -> SpikingNet:
-    """The trained network of a checkpoint, its method's transform (quantization) applied."""
-    from snnkd.config import validate
+def rebuild_from_state(
+    state: dict[str, Any], plugin_dirs: list[str] | tuple = (), source: str | Path = "checkpoint"
+) -> SpikingNet:
+    """The trained network of a loaded checkpoint, its method's transform (quantization) applied.
 
-    cfg = validate(state["config"])
-    model = rebuild(state["spec"])
-    method = get_method(cfg.method, cfg.plugin_dirs)
-    if method.transform is not None:
-        model = method.transform(model, cfg)
-    model.load_state_dict(state["model"])
-    return model
+    The method comes from ``plugin_dirs`` (the user's), the built-ins and entry points, never from
+    the checkpoint's own ``config.plugin_dirs`` (:mod:`snnkd.reload`).
+    """
+    from snnkd.reload import network
+
+    return network(state, source, plugin_dirs)
 
 
 def build_student(cfg: RunConfig, data: Splits, method: Method) -> SpikingNet:
@@ -173,7 +174,7 @@ def prepare(cfg: RunConfig) -> Run:
                 f"teacher: method '{method.name}' learns from a {method.teacher} network; "
                 "give its checkpoint with --teacher"
             )
-        teacher = Teacher.load(cfg.teacher, device)
+        teacher = Teacher.load(cfg.teacher, device, cfg.plugin_dirs)
         if "out_spikes" in teacher_needs and not teacher.model.spiking_output:
             raise ConfigError(
                 f"teacher: method '{method.name}' needs the teacher's output spikes, "
@@ -421,7 +422,7 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
         loss.backward()
         if cfg.train.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        opt.step()
+        _step(opt, epoch)
         _reset(model)
         b = len(y)
         seen += b
@@ -435,6 +436,20 @@ def train_epoch(run, opt, epoch, student_tracer, teacher_tracer, cache, show) ->
     bar.close()
     check_divergence(run, epoch, losses)
     return {k: float(torch.stack(v).sum()) / seen for k, v in sums.items()}
+
+
+def _step(opt: torch.optim.Optimizer, epoch: int) -> None:
+    """``opt.step()``; a step too large for float32 (Adam's ``lr / (1 - beta1^t)`` at ``lr`` 1e38)
+    is divergence, as a non-finite loss is, not a traceback."""
+    try:
+        opt.step()
+    except RuntimeError as err:
+        if "overflow" not in str(err):
+            raise
+        raise TrainingDiverged(
+            f"the optimizer's step overflowed float32 in epoch {epoch} ({str(err).strip()}); "
+            "lower the learning rate"
+        ) from None
 
 
 def fit(
@@ -467,19 +482,7 @@ def fit(
     stopper = EarlyStopping(cfg.train.patience, cfg.train.min_delta)
     start = 1
     if resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path)
-        if state.get("identity") != cfg.identity():
-            raise ConfigError(
-                f"--resume: {ckpt_path} belongs to another configuration; remove it or change --out"
-            )
-        run.model.load_state_dict(state["model"])
-        run.loss.load_state_dict(state["loss"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if "early_stopping" in state:
-            stopper.load_state_dict(state["early_stopping"])
-        run.history = list(state["history"])
-        start = int(state["epoch"]) + 1
+        start = _restore(run, ckpt_path, opt, sched, stopper) + 1
     t_start = time.perf_counter()
     last = min(cfg.train.epochs, stop_after) if stop_after else cfg.train.epochs
     epoch = start - 1
@@ -516,6 +519,52 @@ def fit(
     if not evaluate:
         return {"epochs": len(run.history), "best_epoch": stopper.best_epoch, "train_seconds": train_seconds}
     return final_metrics(run, train_seconds, stopper)
+
+
+#: what a training checkpoint holds beyond :data:`snnkd.checkpoint.FIELDS`, with its type
+TRAINING_FIELDS: dict[str, type] = {"loss": dict, "optimizer": dict, "scheduler": dict, "history": list}
+
+
+def _restore(run: Run, path: Path, opt, sched, stopper: EarlyStopping) -> int:
+    """Load the training state of ``path`` into ``run`` (``--resume``); returns the last epoch trained.
+
+    The whole checkpoint is checked first: it is this run's (identity and network spec),
+    every training field is present and loads; a damaged one is never resumed from.
+    """
+    from snnkd.reload import brief
+
+    state = checkpoint.load(path)
+    if state["identity"] != run.cfg.identity():
+        raise ConfigError(f"--resume: {path} belongs to another configuration; remove it or change --out")
+
+    def damaged(what: str) -> CheckpointError:
+        return CheckpointError(f"--resume: {path} is damaged: {what}; remove it to train afresh")
+
+    if state["spec"] != run.model.spec:
+        raise damaged("its spec is not this run's network")
+    for name, kind in TRAINING_FIELDS.items():
+        if not isinstance(state.get(name), kind):
+            raise damaged(f"its {name} is missing or not a {kind.__name__}")
+    if not all(isinstance(h, dict) for h in state["history"]):
+        raise damaged("its history is not a list of per-epoch records")
+    epoch = state["epoch"]
+    if not 0 <= epoch <= run.cfg.train.epochs or len(state["history"]) != epoch:
+        raise damaged(f"epoch {epoch} does not fit its {len(state['history'])} epochs of history")
+    parts = [
+        ("model", run.model.load_state_dict),
+        ("loss", run.loss.load_state_dict),
+        ("optimizer", opt.load_state_dict),
+        ("scheduler", sched.load_state_dict),
+    ]
+    if "early_stopping" in state:
+        parts.append(("early_stopping", stopper.load_state_dict))
+    for name, load in parts:
+        try:
+            load(state[name])
+        except Exception as err:  # missing keys, wrong shapes, wrong types
+            raise damaged(f"its {name} does not load ({brief(err)})") from None
+    run.history = list(state["history"])
+    return epoch
 
 
 def _recalibrate_bn(run: Run) -> None:
@@ -567,13 +616,39 @@ def _state(run: Run, opt, sched, epoch: int, stopper: EarlyStopping) -> dict[str
         "spec": run.model.spec,
         "model": run.model.state_dict(),
         "loss": run.loss.state_dict(),
-        "optimizer": opt.state_dict(),
+        "optimizer": _interned_keys(opt.state_dict()),
         "scheduler": sched.state_dict(),
         "epoch": epoch,
         # timings differ between identical runs: they stay in metrics.json and MLflow
-        "history": [{k: v for k, v in h.items() if k not in TIMINGS} for h in run.history],
+        "history": [{_stat_name(k): v for k, v in h.items() if k not in TIMINGS} for h in run.history],
         "early_stopping": stopper.state_dict(),
     }
+
+
+#: the trainer's own per-epoch statistics; a term's ``loss_<term>`` is named afresh every epoch
+STATS = ("loss", "train_accuracy", "val_accuracy", "epoch")
+
+
+def _interned_keys(value: Any) -> Any:
+    """``value`` with every string key of its (nested) dicts interned (:func:`sys.intern`).
+
+    A checkpoint's bytes depend on which equal strings are one object: pickle writes
+    a string once and refers back to it. An optimizer's keys are names in torch's code,
+    hence interned (``lr`` also keys the config); after ``load_state_dict`` on resume
+    they are the unpickled copies. Interning them again gives a resumed run the bytes
+    of an uninterrupted one, and leaves an uninterrupted run's state as it is.
+    """
+    if isinstance(value, dict):
+        return {sys.intern(k) if type(k) is str else k: _interned_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned_keys(v) for v in value]
+    return value
+
+
+def _stat_name(key: str) -> str:
+    """A history key as a fresh epoch names it: the trainer's own names interned (see
+    :func:`_interned_keys`), a term's loss as it is (a new string every epoch)."""
+    return sys.intern(key) if key in STATS else key
 
 
 def final_metrics(run: Run, train_seconds: float, stopper: EarlyStopping | None = None) -> dict[str, Any]:

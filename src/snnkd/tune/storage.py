@@ -11,7 +11,7 @@
   ``RetryHeartbeatStaleTrialCallback`` (the successor of ``RetryFailedTrialCallback``
   in Optuna 5).
 
-A password in a URL is never printed: :func:`mask` renders it as ``***``.
+A password in a URL is never printed: :func:`mask` renders it as ``***`` (:mod:`snnkd.redact`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from snnkd.errors import ConfigError
 from snnkd.processes import pid_alive
+from snnkd.redact import redact
 
 JOURNAL_PREFIX = "journal:"
 WORKER_ATTR = "worker"
@@ -62,38 +63,13 @@ def default_storage(dataset: str, method_slug: str, root: str | Path = "runs/tun
 
 
 def mask(url: str) -> str:
-    """The URL with its password replaced by ``***`` (journal paths are returned as they are)."""
-    if is_journal(url):
-        return url
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL sqlalchemy can parse: hide everything between ':' and '@'
-        head, sep, tail = url.rpartition("@")
-        if not sep:
-            return url
-        scheme, _, cred = head.partition("://")
-        user = cred.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}"
-
-
-def password(url: str) -> str | None:
-    if is_journal(url):
-        return None
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).password
-    except Exception:
-        return None
+    """The URL with its password replaced by ``***`` (:func:`snnkd.redact.redact`)."""
+    return redact(url)
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` with the URL's password (and the raw URL) replaced by their masked forms."""
-    text = text.replace(url, mask(url))
-    pw = password(url)
-    return text.replace(pw, "***") if pw else text
+    """``text`` with every URL password, and ``url``'s anywhere, masked (:func:`snnkd.redact.redact`)."""
+    return redact(text, url)
 
 
 def open_storage(url: str, heartbeat_interval: int, grace_period: int, max_retry: int) -> Any:
