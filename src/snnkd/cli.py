@@ -67,6 +67,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_unscheduled_stage() -> None:
+    """Under ``snnkd scale`` only the stage a task was given may execute (``SNNKD_SCALE_RUNS``).
+
+    DVC names the stage it runs in ``DVC_STAGE``; any other stage (an upstream stage missing from
+    the run cache, or any stage in the driver's final ``dvc repro``) refuses to start.
+    """
+    import os
+
+    allowed, stage = os.environ.get("SNNKD_SCALE_RUNS"), os.environ.get("DVC_STAGE")
+    if allowed is not None and stage and stage != allowed:
+        raise SnnkdError(
+            f"snnkd scale: stage {stage} would execute here, but it was not restored from the run cache"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snnkd",
@@ -112,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tune_parser(sub)
     pipeline_cli.register(sub)
+    from snnkd.scale.command import add_parser as add_scale_parser
+
+    add_scale_parser(sub)
     return parser
 
 
@@ -120,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        refuse_unscheduled_stage()
         return args.func(args)
     except SnnkdError as err:
         print(f"snnkd: error: {err}", file=sys.stderr)
