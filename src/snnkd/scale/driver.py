@@ -169,7 +169,7 @@ def _result(ray: Any, ref: Any, stage: str) -> StageDone:
         cause = err.cause if isinstance(err.cause, BaseException) else err
         raise SnnkdError(
             str(cause) if isinstance(cause, SnnkdError) else f"stage {stage}: {last_line(cause)}"
-        )
+        ) from None
     except ray.exceptions.RayError as err:  # its worker died more often than it may be retried
         raise SnnkdError(f"stage {stage} failed: {last_line(err)}") from None
 

@@ -83,7 +83,7 @@ def dvc(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subproces
     """``dvc ARGS`` whose process tree dies with this process; output appended to ``log``."""
     cmd = [sys.executable, "-m", "snnkd.scale.group", str(os.getpid()), "--", sys.executable, "-m", "dvc"]
     done = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True)
-    with log.open("a") as fh:
+    with log.open("a") as fh:  # kept across retries of the task
         fh.write(f"$ dvc {' '.join(args)}\n{done.stdout}{done.stderr}")
     return done
 
@@ -98,8 +98,15 @@ def run_stage(job: StageJob) -> StageDone:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job.stage)
     path = workspace.prepare(Path(job.source), job.commit, Path(job.root) / node[:12] / safe)
     log = path.parent / f"{safe}.log"
-    log.write_text("")
-    env = {**os.environ, **job.env, RUNS_ENV: "-", ADDRESS_ENV: context.gcs_address, NODE_ENV: node}
+    path_var = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])  # our snnkd
+    env = {
+        **os.environ,
+        **job.env,
+        "PATH": path_var,
+        RUNS_ENV: "-",
+        ADDRESS_ENV: context.gcs_address,
+        NODE_ENV: node,
+    }
     for args in (
         ["config", "--local", "cache.dir", job.cache_dir],
         ["config", "--local", "core.no_scm", "true"],
