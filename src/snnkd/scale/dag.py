@@ -24,10 +24,12 @@ class Stage:
 
 def read(root: Path) -> tuple[list[Stage], set[str]]:
     """Every pipeline stage in dependency order, and the names of the stale ones."""
+    import contextlib
+
     import networkx as nx
     from dvc.repo import Repo
 
-    with Repo(str(root)) as repo:
+    with contextlib.chdir(root), Repo(str(root)) as repo:  # stage names are relative to the cwd
         graph = repo.index.graph
         order = [s for s in reversed(list(nx.topological_sort(graph))) if getattr(s, "cmd", None)]
         stages = [

@@ -82,9 +82,11 @@ def error_line(output: str) -> str:
 def dvc(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.CompletedProcess:
     """``dvc ARGS`` whose process tree dies with this process; output appended to ``log``."""
     cmd = [sys.executable, "-m", "snnkd.scale.group", str(os.getpid()), "--", sys.executable, "-m", "dvc"]
-    done = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True)
     with log.open("a") as fh:  # kept across retries of the task
-        fh.write(f"$ dvc {' '.join(args)}\n{done.stdout}{done.stderr}")
+        fh.write(f"$ dvc {' '.join(args)}\n")
+    done = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    with log.open("a") as fh:
+        fh.write(f"{done.stdout}{done.stderr}")
     return done
 
 
