@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -19,10 +20,17 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A local Ray cluster of 2 CPUs for the session (its workers see the test's environment)."""
+    """A local Ray cluster of 2 CPUs for the session; its workers import the tests' helper modules."""
+    tests = str(Path(__file__).parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, old]))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH")
+    else:
+        os.environ["PYTHONPATH"] = old
 
 
 def _kill_stage_worker_once(stage_cmd: str, killed: list[int], stop: threading.Event) -> None:
@@ -89,10 +97,8 @@ def test_two_nodes_each_with_its_own_workspace(smoke_plain, tmp_path):
 
 
 def test_trials_as_ray_tasks_are_distinct_and_told_in_order(ray_local, tmp_path, monkeypatch):
-    import cloudpickle
     import test_tune_batch as batch
 
-    cloudpickle.register_pickle_by_value(batch)  # the fake trainer travels to the Ray workers
     monkeypatch.chdir(tmp_path)
     (tmp_path / "local").mkdir()
     (tmp_path / "ray").mkdir()
