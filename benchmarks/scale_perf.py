@@ -39,7 +39,7 @@ def _trained_seconds(repo: Path) -> float:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from pipeline_perf import share
 
-    return float(share(repo, 1.0)["train_seconds"])
+    return float(share(repo, 1.0)["default_repro"]["train_seconds"])
 
 
 def run(suite: str, cpus: int) -> dict:
@@ -60,6 +60,7 @@ def run(suite: str, cpus: int) -> dict:
             wall = time.monotonic() - t0
             trained = _trained_seconds(repo)
             out[side] = {"wall_s": wall, "train_seconds": trained, "utilisation": trained / (wall * cpus)}
+            print(side, out[side], file=sys.stderr)
     out["overhead"] = out["snnkd_scale"]["wall_s"] / out["dvc_repro"]["wall_s"]
     return out
 

@@ -168,9 +168,9 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
             _method_seed(suite, dataset, name, seed, quiet)
         return
     first = suite.method_config(dataset, name, suite.seeds[0])
-    jobs_ = [(suite, dataset, name, seed, quiet) for seed in suite.seeds]
+    seed_jobs = [(suite, dataset, name, seed, quiet) for seed in suite.seeds]
     gpus = 1 if str(first.get("device", "cpu")).startswith("cuda") else 0
-    tasks.values(tasks.run(_method_seed, jobs_, workers, cpus=int(first.get("threads", 1)), gpus=gpus))
+    tasks.values(tasks.run(_method_seed, seed_jobs, workers, cpus=int(first.get("threads", 1)), gpus=gpus))
 
 
 def tune(params: Path, dataset: str, name: str) -> Path:
