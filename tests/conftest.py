@@ -94,3 +94,14 @@ def spiking_teacher_ckpt(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("spiking_teacher")
     train_run(small_config(model="assistant", readout="spiking", train__epochs=2), out)
     return out / "checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def smoke_plain(tmp_path_factory):
+    """A fresh copy of the repository on the smoke suite after a plain `dvc repro`: (repo, env, output)."""
+    from smoke_repo import fresh_copy, sh, smoke_env
+
+    tmp = tmp_path_factory.mktemp("smoke-plain")
+    env = smoke_env(tmp)
+    repo = fresh_copy(tmp / "repo", env)
+    return repo, env, sh(["dvc", "repro"], repo, env)

@@ -11,50 +11,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ("metrics.json", "curve.csv", "run.json")
-
-
-def _sh(cmd: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def _fresh_copy(dest: Path, env: dict) -> Path:
-    """The working tree's files (tracked and untracked, not ignored), no results, in a new git repo."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    for name in filter(None, files.split("\0")):
-        src = ROOT / name
-        if src.is_file() and not name.startswith("results/") and name != "dvc.lock":
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    _sh(["git", "init", "-q"], dest, env)
-    _sh(["snnkd", "suite", "use", "smoke"], dest, env)
-    _sh(["git", "add", "-A"], dest, env)
-    _sh(["git", "commit", "-qm", "copy"], dest, env)
-    return dest
-
-
-def _env(tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    # the environment's own `dvc` and `snnkd`, also when the venv is not activated (as in CI)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    env["SNNKD_CACHE_DIR"] = str(tmp / "cache")  # no teacher knowledge shared between the two copies
-    return env
+from smoke_repo import PUBLISHED, fresh_copy, published, sh
 
 
 def _burn(seconds: float) -> None:
@@ -66,32 +29,21 @@ def _burn(seconds: float) -> None:
         x += 1
 
 
-def _published(repo: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted((repo / "results").rglob("*")):
-        rel = path.relative_to(repo).as_posix()
-        if path.is_file() and (path.name in PUBLISHED or path.name in ("leaderboard.csv", "leaderboard.md")):
-            files[rel] = path.read_bytes()
-    return files
-
-
 def _changed(repo: Path, env: dict) -> set[str]:
-    status = json.loads(_sh(["dvc", "status", "--json"], repo, env))
+    status = json.loads(sh(["dvc", "status", "--json"], repo, env))
     status.pop("data.dvc", None)  # data/raw/ is absent, as in a clone with no DVC remote
     return set(status)
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
+def two_runs(tmp_path_factory, smoke_plain):
     tmp = tmp_path_factory.mktemp("e2e")
-    env = _env(tmp)
-    first = _fresh_copy(tmp / "first", env)
-    out = _sh(["dvc", "repro"], first, env)
-    second = _fresh_copy(tmp / "second", env)
+    first, env, out = smoke_plain
+    second = fresh_copy(tmp / "second", env)
     burner = multiprocessing.get_context("spawn").Process(target=_burn, args=(600,), daemon=True)
     burner.start()  # a different machine load for the second run
     try:
-        _sh(["dvc", "repro"], second, env)
+        sh(["dvc", "repro"], second, env)
     finally:
         burner.terminate()
     return first, second, env, out
@@ -136,7 +88,7 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
 
 def test_a_fresh_copy_under_load_reproduces_every_published_byte(two_runs):
     first, second, _, _ = two_runs
-    a, b = _published(first), _published(second)
+    a, b = published(first), published(second)
     assert len(a) == 2 * 2 * len(PUBLISHED) + 1 * len(PUBLISHED) + 2  # runs, the teacher, the board
     assert a.keys() == b.keys()
     differ = [name for name in a if a[name] != b[name]]
@@ -145,7 +97,7 @@ def test_a_fresh_copy_under_load_reproduces_every_published_byte(two_runs):
 
 def test_no_op_and_honest_dependencies(two_runs):
     repo, _, env, _ = two_runs
-    again = _sh(["dvc", "repro"], repo, env)
+    again = sh(["dvc", "repro"], repo, env)
     assert "Running stage" not in again and "up to date" in again
 
     plugin = repo / "methods" / "kd.py"

@@ -89,6 +89,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_unscheduled_stage() -> None:
+    """Under ``snnkd scale`` only the stage a task was given may execute (``SNNKD_SCALE_RUNS``).
+
+    DVC names the stage it runs in ``DVC_STAGE``; any other stage (an upstream stage missing from
+    the run cache, or any stage in the driver's final ``dvc repro``) refuses to start.
+    """
+    import os
+
+    allowed, stage = os.environ.get("SNNKD_SCALE_RUNS"), os.environ.get("DVC_STAGE")
+    if allowed is not None and stage and stage != allowed:
+        raise SnnkdError(
+            f"snnkd scale: stage {stage} would execute here, but it was not restored from the run cache"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="snnkd",
@@ -136,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tune_parser(sub)
     pipeline_cli.register(sub)
+    from snnkd.scale.command import add_parser as add_scale_parser
+
+    add_scale_parser(sub)
     return parser
 
 
@@ -146,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         pin_isa_environment()  # before anything starts torch: it reads the ISA once
         args = parser.parse_args(argv)  # a bad argument is a ConfigError too (snnkd.arguments)
         terminate_as_interrupt()  # SIGTERM is SIGINT: `interrupted`, exit 130, the MLflow run KILLED
+        refuse_unscheduled_stage()
         return args.func(args)
     except SnnkdError as err:
         print(f"snnkd: error: {err}", file=sys.stderr)

@@ -157,29 +157,28 @@ def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool =
 def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs: int | None = None) -> None:
     """Stage ``method@<dataset>-<method>``: every seed of the suite, ``jobs`` at a time.
 
-    One process pays for the imports once; seeds run in worker processes forked from it
-    (``concurrent.futures``), each computing with the run's own thread count (1 by default),
-    so that ``jobs`` seeds use ``jobs`` cores without oversubscribing them and the numbers do
-    not depend on how many run at once. Each seed resumes and publishes on its own.
+    One process pays for the imports once; seeds run as jobs of :mod:`snnkd.tasks`: processes
+    forked from this one (which die with it), or Ray tasks of one CPU thread each under
+    ``snnkd scale``. Each computes with the run's own thread count (1 by default), so that
+    ``jobs`` seeds use ``jobs`` cores without oversubscribing them and the numbers do not depend
+    on how many run at once. Each seed resumes and publishes on its own.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+    from snnkd import tasks
     from snnkd.threads import limit, usable_cores
 
     suite = load(params)
     suite.require(dataset, method=name, source=str(params))
     limit(1)  # before forking: the workers inherit a parent that never started a thread pool
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed stage stops its workers first
     workers = max(1, min(jobs or suite.jobs, len(suite.seeds), usable_cores()))
-    if workers == 1:
+    if workers == 1 and tasks.backend() == "local":
         for seed in suite.seeds:
             _method_seed(suite, dataset, name, seed, quiet)
         return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_method_seed, suite, dataset, name, seed, quiet) for seed in suite.seeds]
-        for future in futures:
-            future.result()  # the first failure is raised here (the others finish or fail on their own)
+    first = suite.method_config(dataset, name, suite.seeds[0])
+    seed_jobs = [(suite, dataset, name, seed, quiet) for seed in suite.seeds]
+    gpus = 1 if str(first.get("device", "cpu")).startswith("cuda") else 0
+    tasks.values(tasks.run(_method_seed, seed_jobs, workers, cpus=int(first.get("threads", 1)), gpus=gpus))
 
 
 def tune(params: Path, dataset: str, name: str) -> Path:

@@ -9,6 +9,7 @@ finished trials, and each coordinator then writes the same result files.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -107,7 +108,8 @@ def run_workers(spec: TuneSpec) -> None:
     payload = spec.model_dump_json()
     procs = []
     for i in range(spec.workers):
-        p = subprocess.Popen([sys.executable, "-m", "snnkd.tune.worker", str(i)], stdin=subprocess.PIPE)
+        cmd = [sys.executable, "-m", "snnkd.tune.worker", str(i), str(os.getpid())]  # dies with us
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE)
         p.stdin.write(payload.encode())
         p.stdin.close()
         procs.append(p)

@@ -16,7 +16,6 @@ storage password never appears on a command line.
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import sys
 import time
@@ -173,69 +172,61 @@ def work(spec: TuneSpec, index: int = 0, poll: float | None = None) -> int:
         ran += 1
 
 
-def _trial_in_child(objective: Objective, trial: Any, results: Any) -> None:
-    """A forked process's side of :func:`run_batch`: run one asked trial, send back how it ended."""
+def trial_job(objective: Objective, trial_id: int) -> tuple[str, Any]:
+    """One asked trial, trained wherever it runs (a forked process or a Ray task): how it ended.
+
+    The study is loaded again from its storage (a journal file or a database every worker
+    reaches), and the trial's points, drawn by the asking process, come back from it.
+    """
     import optuna
 
+    trial = optuna.trial.Trial(load(objective.spec, 0), trial_id)
     try:
-        results.put((trial.number, "complete", objective(trial)))
+        return "complete", objective(trial)
     except optuna.TrialPruned:
-        results.put((trial.number, "pruned", None))
+        return "pruned", None
     except (TrainingDiverged, SurplusTrial) as err:
-        results.put((trial.number, "fail", str(err)))
+        return "fail", str(err)
 
 
-def run_batch(study: Any, objective: Objective, size: int) -> int:
-    """Ask ``size`` trials, train them at once in forked processes, then tell them in trial order.
+def run_batch(study: Any, objective: Objective, size: int, backend: str | None = None) -> int:
+    """Ask ``size`` trials, train them at once (:mod:`snnkd.tasks`), then tell them in trial order.
 
     Deterministic in parallel: the sampler proposes all of a batch's points here, in trial
     order, before any is trained (TPE's constant liar sees the earlier ones as running), the median
     pruner compares a trial only with *completed* trials (none of its own batch), and results
-    are told in trial-number order, so the study's history does not depend on timing.
+    are told in trial-number order, so the study's history does not depend on timing or on
+    where each trial trained.
     """
-    import multiprocessing
-
     from optuna.trial import TrialState
 
+    from snnkd import tasks
     from snnkd.tune.space import sample
 
     trials = []
-    for _ in range(size):  # points drawn here, in trial order: a child's suggest calls get them back
+    for _ in range(size):  # points drawn here, in trial order: a job's suggest calls get them back
         trial = study.ask()
         sample(trial, objective.space)
         trials.append(trial)
-    context = multiprocessing.get_context("fork")  # the children share the loaded study and objective
-    results = context.Queue()
-    children = [context.Process(target=_trial_in_child, args=(objective, t, results)) for t in trials]
-    for child in children:
-        child.start()
-    ended: dict[int, tuple[str, Any]] = {}
-    while len(ended) < len(children):
-        try:
-            number, state, value = results.get(timeout=2.0)
-        except queue.Empty:
-            if any(child.is_alive() for child in children):
-                continue
-            try:  # every child has ended: take what is left, and the silent ones fail below
-                number, state, value = results.get(timeout=1.0)
-            except queue.Empty:
-                break
-        ended[number] = (state, value)
-    for child in children:
-        child.join()
+    jobs = [(objective, t._trial_id) for t in trials]
+    outcomes = tasks.run(trial_job, jobs, len(jobs), cpus=objective.spec.threads, backend_name=backend)
     states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
-    for trial in trials:
-        state, value = ended.get(trial.number, ("fail", None))
+    for trial, outcome in zip(trials, outcomes, strict=True):
+        state, value = outcome.value if outcome.ok else ("fail", None)  # a job that died fails its trial
         study.tell(trial, value if state == "complete" else None, state=states[state])
     return len(trials)
 
 
 def main() -> int:
-    """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX`` with the spec on stdin."""
+    """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX [PARENT_PID]``, spec on stdin."""
     from snnkd.torch_logs import quiet_torch_logs
 
     quiet_torch_logs()
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    if len(sys.argv) > 2:  # the coordinator's pid: this worker dies with it
+        from snnkd.tasks import die_with_parent
+
+        die_with_parent(int(sys.argv[2]))
     spec = TuneSpec.model_validate_json(sys.stdin.read())
     try:
         work(spec, index)

@@ -1,0 +1,65 @@
+"""Isolated workspaces: the driver's commit plus its uncommitted state, one clone per stage.
+
+:func:`snapshot` records the working tree (tracked changes, deletions and untracked files that git
+does not ignore) as a commit under ``refs/snnkd/scale`` through a temporary index, leaving the
+user's branch, index and files untouched. :func:`prepare` makes (or, for a retried task, resets)
+a ``git clone --shared`` of it: the objects stay in the source repository (which every node must
+reach, e.g. on a shared filesystem), ignored folders such as ``runs/work/`` survive a reset so an
+interrupted run resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from snnkd.errors import SnnkdError
+
+REF = "refs/snnkd/scale"
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "snnkd scale",
+    "GIT_AUTHOR_EMAIL": "scale@snnkd",
+    "GIT_COMMITTER_NAME": "snnkd scale",
+    "GIT_COMMITTER_EMAIL": "scale@snnkd",
+}
+
+
+def git(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        line = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise SnnkdError(f"git {args[0]} in {cwd}: {line}")
+    return done.stdout.strip()
+
+
+def snapshot(root: Path) -> str:
+    """The commit of ``root``'s working tree as it is now (its parent: ``HEAD``)."""
+    with tempfile.TemporaryDirectory(prefix="snnkd-index-") as tmp:
+        env = {**os.environ, **_IDENTITY, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git(["read-tree", "HEAD"], root, env)
+        git(["add", "-A"], root, env)
+        tree = git(["write-tree"], root, env)
+        commit = git(["commit-tree", tree, "-p", "HEAD", "-m", "snnkd scale: working tree"], root, env)
+    git(["update-ref", REF, commit], root)
+    return commit
+
+
+def prepare(source: Path, commit: str, path: Path) -> Path:
+    """A workspace at ``path`` holding exactly ``commit`` (ignored files of an earlier try kept)."""
+    if not (path / ".git").is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git(["clone", "--quiet", "--shared", "--no-checkout", str(source), str(path)], path.parent)
+    git(["checkout", "--quiet", "--force", "--detach", commit], path)
+    git(["clean", "--quiet", "-fd"], path)
+    for stale in (".dvc/tmp/lock", ".dvc/tmp/rwlock"):  # left by a killed try; nobody else uses this clone
+        (path / stale).unlink(missing_ok=True)
+    return path
+
+
+def remove(path: Path) -> None:
+    """Drop a finished stage's workspace (its results are in DVC's cache)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,139 @@
+"""`snnkd scale` on real Ray clusters: the smoke suite through the executor is byte-identical to a
+plain `dvc repro`, its final `dvc repro` executes nothing, a second run runs nothing, a killed
+worker's task is retried with the same outputs; two simulated nodes give the same outputs; trials
+of one study trained as Ray tasks are distinct and told in order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from smoke_repo import fresh_copy, published, sh
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray cluster of 2 CPUs for the session; its workers import the tests' helper modules."""
+    tests = str(Path(__file__).parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [tests, old]))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH")
+    else:
+        os.environ["PYTHONPATH"] = old
+
+
+def _kill_stage_worker_once(stage_cmd: str, killed: list[int], stop: threading.Event) -> None:
+    """kill -9 the Ray worker running the task of the stage whose command is ``stage_cmd``, once
+    that command has trained for a few seconds."""
+    while not stop.is_set() and not killed:
+        for p in psutil.process_iter(["cmdline", "create_time"]):
+            cmdline = " ".join(p.info["cmdline"] or [])
+            if stage_cmd in cmdline and "dvc" not in cmdline and time.time() - p.info["create_time"] > 6:
+                worker = next((a for a in p.parents() if "run_stage" in " ".join(a.cmdline())), None)
+                if worker is not None:
+                    worker.kill()
+                    killed.append(worker.pid)
+                    return
+        time.sleep(0.3)
+
+
+def test_smoke_suite_through_the_executor(ray_local, smoke_plain, tmp_path, monkeypatch):
+    from snnkd.scale import driver
+
+    plain, env, _ = smoke_plain
+    repo = fresh_copy(tmp_path / "repo", env)
+    for k in ("PATH", "SNNKD_CACHE_DIR"):
+        monkeypatch.setenv(k, env[k])
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(
+        target=_kill_stage_worker_once, args=("pipeline method digits kd", killed, stop), daemon=True
+    )
+    killer.start()
+    try:
+        report = driver.run(repo)
+    finally:
+        stop.set()
+    assert killed, "no worker was killed"
+    assert published(repo) == published(plain)  # every published file, byte for byte
+    assert {r.stage for r in report.ran} == {
+        "setup", "data@digits", "network@digits-teacher", "tune@digits-scratch", "tune@digits-kd",
+        "method@digits-scratch", "method@digits-kd", "leaderboard",
+    }  # fmt: skip
+    logs = list((repo / "runs" / "scale").glob("*/method_digits-kd.log"))
+    assert sum(log.read_text().count("$ dvc repro method@digits-kd") for log in logs) == 2  # retried once
+    again = sh(["dvc", "repro"], repo, env)
+    assert "Running stage" not in again  # the driver's own final repro left everything up to date
+    second = subprocess.run(["snnkd", "scale"], cwd=repo, env=env, capture_output=True, text=True)
+    assert second.returncode == 0 and "every stage is up to date; nothing to run" in second.stderr
+
+
+def test_two_nodes_each_with_its_own_workspace(smoke_plain, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    plain, env, _ = smoke_plain
+    repo = fresh_copy(tmp_path / "repo", env)
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        sh(["snnkd", "scale", "--address", cluster.address], repo, env)
+    finally:
+        cluster.shutdown()
+    nodes = [d for d in (repo / "runs" / "scale").iterdir() if d.is_dir()]
+    assert len(nodes) == 2  # stages ran on both nodes, each in its own workspaces
+    assert published(repo) == published(plain)
+
+
+def test_trials_as_ray_tasks_are_distinct_and_told_in_order(ray_local, tmp_path, monkeypatch):
+    import test_tune_batch as batch
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "ray").mkdir()
+    local = batch._history(tmp_path / "local", 0)
+    monkeypatch.setenv("SNNKD_RAY_ADDRESS", ray_local.get_runtime_context().gcs_address)
+    on_ray = batch._history(tmp_path / "ray", 0)
+    assert on_ray == local  # asked in order, trained in 2 tasks at once, told in order
+    assert len({tuple(sorted(p.items())) for _, _, p, _ in on_ray}) == len(on_ray) == 8
+
+
+def test_a_killed_stage_on_ray_leaves_no_task(ray_local, smoke_plain, tmp_path):
+    _, env, _ = smoke_plain
+    repo = fresh_copy(tmp_path / "repo", env)
+    sh(["snnkd", "pipeline", "setup"], repo, env)
+    sh(["snnkd", "pipeline", "data", "digits"], repo, env)
+    env = {**env, "SNNKD_RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
+    proc = subprocess.Popen(
+        ["snnkd", "pipeline", "method", "digits", "scratch"], cwd=repo, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(_seed_tasks()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert len(_seed_tasks()) == 2
+    os.kill(proc.pid, 9)
+    proc.wait()
+    end = time.monotonic() + 20
+    while _seed_tasks() and time.monotonic() < end:
+        time.sleep(0.3)
+    assert _seed_tasks() == []
+
+
+def _seed_tasks() -> list[int]:
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        if "ray::_in_place" in " ".join(p.info["cmdline"] or []):
+            out.append(p.pid)
+    return out
