@@ -169,7 +169,7 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
     suite = load(params)
     suite.require(dataset, method=name, source=str(params))
     limit(1)  # before forking: the workers inherit a parent that never started a thread pool
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a killed stage stops its workers first
+    terminate_as_interrupt()  # a killed stage stops its workers first
     workers = max(1, min(jobs or suite.jobs, len(suite.seeds), usable_cores()))
     if workers == 1 and tasks.backend() == "local":
         for seed in suite.seeds:
