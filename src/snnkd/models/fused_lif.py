@@ -174,7 +174,8 @@ def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
 
     Every value equals the operator's bit for bit, up to the sign of zeros: ``v - 0`` is ``v``,
     ``h >= V_th`` is ``h - V_th >= 0``, and the hard reset ``S V_reset + (1 - S) H`` is ``V_reset``
-    where ``S = 1`` and ``H`` where ``S = 0``.
+    where ``S = 1`` and ``H`` where ``S = 0``: with ``V_reset = 0`` and ``V_th > 0`` it is ``(1 - S) H``
+    (``H >= V_th > 0`` where ``S = 1``, so the product is ``+0``), else a ``where``.
     """
     spikes, v_seq, h_seq = torch.empty_like(x_seq), torch.empty_like(x_seq), torch.empty_like(x_seq)
     fire = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
@@ -191,6 +192,8 @@ def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
         spikes[t].copy_(fire[t])
         if p.reset is None:
             torch.sub(h, spikes[t] * p.threshold, out=v_seq[t])
+        elif r == 0.0 and p.threshold > 0:  # (1 - S) H: cheaper than a masked select on the CPU
+            torch.mul(h, torch.rsub(spikes[t], 1), out=v_seq[t])
         else:
             torch.where(fire[t], r_t, h, out=v_seq[t])
         v = v_seq[t]
