@@ -185,10 +185,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     torch.manual_seed(0)
-    print(f"torch threads: {torch.get_num_threads()}, ISA {torch.backends.cpu.get_cpu_capability()}")
     figures = {}
     for dataset in args.datasets:
         times = measure(dataset, args.repeats)
+        print(f"torch threads: {torch.get_num_threads()}, ISA {torch.backends.cpu.get_cpu_capability()}")
         figures[dataset] = {"ms": times, "ratios": report(dataset, times)}
     if args.json:
         with open(args.json, "w") as f:
