@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 PRECISE_BN_SAMPLES = 2048  # a fixed random subset of the training split (all of it when smaller)
+# (``train.bn_samples``, whose default this is, is additive: runs that set it are other runs)
 
 
 class _ResetAfterForward(nn.Module):

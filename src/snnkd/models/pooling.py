@@ -51,6 +51,7 @@ def _takes_fast_path(pool: _MaxPoolNd, x: torch.Tensor, dims: int) -> bool:
         not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dim() == dims + 2 + steps
+        and min(x.shape[-dims:]) >= 2  # else max_pool's own error
         and is_plain_2x(pool, dims)
     )
 
