@@ -57,7 +57,8 @@ def test_recalibrated_statistics_are_those_of_no_grad_and_training_goes_on():
     recalibrate(net, x, lambda b: b, 64, torch.device("cpu"))
     with torch.no_grad():
         recalibrate.__wrapped__(twin, x, lambda b: b, 64, torch.device("cpu"))
-    assert all(torch.equal(p, q) for p, q in zip(net.state_dict().values(), twin.state_dict().values()))
+    mine, theirs = net.state_dict(), twin.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert not net[1].running_mean.is_inference()
     net.train()
     net(x[:8]).sum().backward()  # the re-estimated buffers serve training as before
@@ -79,3 +80,23 @@ def test_bn_samples_is_additive():
     small = RunConfig(train={"bn_samples": 512})
     assert small.model_dump()["train"]["bn_samples"] == 512
     assert small.identity() != RunConfig().identity()
+
+
+@pytest.mark.parametrize("reset", ["hard", "soft"])
+def test_fused_lif_without_autograd_is_the_same_in_slices(reset):
+    from spikingjelly.activation_based import neuron
+
+    from snnkd.config import NeuronConfig
+    from snnkd.models import fused_lif, make_neuron
+
+    cfg = NeuronConfig(reset=reset)
+    node, reference = make_neuron(cfg), make_neuron(cfg.model_copy(update={"backend": "spikingjelly"}))
+    assert isinstance(node, fused_lif.FusedLIFNode) and type(reference) is neuron.LIFNode
+    x = torch.randn(
+        4, 3 * fused_lif.INFERENCE_SLICE // 64 + 5, 4, 4, 4, generator=torch.Generator().manual_seed(3)
+    )
+    want = reference(x + 0.7)
+    with torch.inference_mode():
+        got = node(x + 0.7)
+    assert torch.equal(got, want) and torch.equal(node.v, reference.v)
+    assert node.v_seq is None and node.h_seq is None
