@@ -7,10 +7,11 @@ size), side by side in one process and alternating over repeats:
 
 - ``train``: one :func:`snnkd.train.train_epoch` (the fused LIF, the CPU default);
 - ``bn-before`` / ``val-before``: re-estimation and validation as they ran before this benchmark's
-  change: under ``torch.no_grad`` with ATen's ``max_pool`` (``spikingjelly.activation_based.layer``'s
-  pools put back for the call);
+  change: under ``torch.no_grad``, with ATen's ``max_pool`` (``spikingjelly.activation_based.layer``'s
+  pools put back for the call) and the fused LIF over the whole batch in one pass;
 - ``bn`` / ``val``: as :func:`snnkd.train.fit` runs them now (``torch.inference_mode``, the 2x pools'
-  fast path of :mod:`snnkd.models.pooling`); checked to give the same statistics and accuracy;
+  fast path of :mod:`snnkd.models.pooling`, the fused LIF over cache-sized slices of the batch,
+  :func:`snnkd.models.fused_lif.forward_inference`); checked to give the same statistics and accuracy;
 - ``bn-<n>``: re-estimation from a fixed subset of ``n`` samples (``train.bn_samples``, opt-in: it
   changes the statistics);
 - ``epoch`` / ``epoch-before`` / ``epoch-sj``: a whole epoch (train, re-estimate, validate) now,
@@ -45,8 +46,12 @@ SUBSETS = (1024, 512)
 
 
 @contextmanager
-def aten_pools(model: nn.Module) -> Iterator[None]:
-    """SpikingJelly's own max-pools (ATen's ``max_pool``) in place of snnkd's, for the ``before`` figures."""
+def as_before(model: nn.Module) -> Iterator[None]:
+    """The evaluation path before this change: SpikingJelly's own max-pools (ATen's ``max_pool``) in place
+    of snnkd's, and the fused LIF over the whole batch at once (one slice)."""
+    from snnkd.models import fused_lif
+
+    slice_size, fused_lif.INFERENCE_SLICE = fused_lif.INFERENCE_SLICE, 2**62
     swapped = []
     for parent in model.modules():
         for name, child in parent.named_children():
@@ -57,6 +62,7 @@ def aten_pools(model: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
+        fused_lif.INFERENCE_SLICE = slice_size
         for parent, name, child in swapped:
             setattr(parent, name, child)
 
@@ -90,11 +96,11 @@ def contenders(dataset: str) -> dict[str, Callable[[], None]]:
         train_epoch(runs[backend], opt, epoch[0], tracer, None, None, False)
 
     def bn_before() -> None:
-        with aten_pools(run.model), torch.no_grad():
+        with as_before(run.model), torch.no_grad():
             batchnorm.recalibrate.__wrapped__(*_bn_args(run))
 
     def val_before() -> float:
-        with aten_pools(run.model), torch.no_grad():
+        with as_before(run.model), torch.no_grad():
             return metrics.accuracy.__wrapped__(run.model, run.data.val, _eval_encoder(run), bs, run.device)
 
     def val(r=run) -> float:
