@@ -1,8 +1,8 @@
 """Training throughput of the snnkd trainer against bare loops of the same network.
 
-Contenders, all on the digits student (conv16-pool-conv32-pool-linear, LIF
-tau = 2, T = 4, batch 64, Adam) and measured side by side in one process,
-alternating over several repeats (the machine is noisy):
+Contenders, all on the digits student (conv16-pool-conv32-pool-linear, LIF tau = 2, T = 4, batch 64,
+Adam; ``--dataset mnist-5k``: conv8-pool-conv16-pool-linear, batch 128) and measured side by side in one
+process, alternating over several repeats (the machine is noisy):
 
 - ``snnkd``: one epoch of :func:`snnkd.train.train_epoch` (trace, recipe loss,
   seeded batches, state reset; everything a ``scratch`` run does per batch);
@@ -40,7 +40,8 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-T, BATCH = 4, 64
+T = 4
+DATASET, BATCH = "digits", 64  # --dataset, --batch
 
 
 def snnkd_contender(backend: str = "fused"):
@@ -50,7 +51,7 @@ def snnkd_contender(backend: str = "fused"):
 
     cfg = validate(
         {
-            "dataset": "digits",
+            "dataset": DATASET,
             "model": "student",
             "T": T,
             "device": "cpu",
@@ -101,7 +102,7 @@ def ann_floor_contender():
     from snnkd.train import prepare
 
     run = prepare(
-        validate({"dataset": "digits", "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})
+        validate({"dataset": DATASET, "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})
     )
     model, split = run.model, run.data.train
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -124,18 +125,18 @@ def ann_floor_contender():
 
 
 class SnnTorchStudent(nn.Module):
-    """The digits student written with snnTorch: a Python loop over time."""
+    """The student (conv-pool-conv-pool-linear) written with snnTorch: a Python loop over time."""
 
-    def __init__(self) -> None:
+    def __init__(self, c1: int, c2: int, side: int) -> None:
         import snntorch as snn
         from snntorch import surrogate
 
         super().__init__()
-        self.c1, self.b1 = nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
-        self.c2, self.b2 = nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)
+        self.c1, self.b1 = nn.Conv2d(1, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1)
+        self.c2, self.b2 = nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2)
         self.l1 = snn.Leaky(beta=0.5, spike_grad=surrogate.atan())
         self.l2 = snn.Leaky(beta=0.5, spike_grad=surrogate.atan())
-        self.fc = nn.Linear(32 * 2 * 2, 10)
+        self.fc = nn.Linear(c2 * (side // 4) ** 2, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m1, m2, outs = self.l1.reset_mem(), self.l2.reset_mem(), []
@@ -148,9 +149,11 @@ class SnnTorchStudent(nn.Module):
 
 def snntorch_contender():
     from snnkd.data import load_splits
+    from snnkd.models import preset_for
 
-    split = load_splits("digits").train
-    model = SnnTorchStudent()
+    split = load_splits(DATASET).train
+    c1, _, c2, _ = preset_for(DATASET, "student")[1]["channels"]
+    model = SnnTorchStudent(c1, c2, split.x.shape[-1])
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def one_epoch() -> int:
@@ -190,11 +193,15 @@ def peak_rss_mb(name: str, epochs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="digits", help="digits | mnist-5k (their student preset)")
+    parser.add_argument("--batch", type=int, help="training batch (default: digits 64, mnist-5k 128)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs-per-repeat", type=int, default=1)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     args = parser.parse_args()
+    global DATASET, BATCH
+    DATASET, BATCH = args.dataset, args.batch or (64 if args.dataset == "digits" else 128)
     torch.manual_seed(0)
     names = [n for n in CONTENDERS if n != "snntorch" or _has_snntorch()]
     steps = {n: CONTENDERS[n]()[0] for n in names}
@@ -210,7 +217,8 @@ def main() -> None:
     median = {n: statistics.median(v) for n, v in rates.items()}
     isa = torch.backends.cpu.get_cpu_capability()
     print(
-        f"torch threads: {torch.get_num_threads()}, ISA {isa}, T={T}, batch={BATCH}, repeats={args.repeats}"
+        f"{DATASET} student, torch threads: {torch.get_num_threads()}, ISA {isa}, T={T}, batch={BATCH}, "
+        f"repeats={args.repeats}"
     )
     for n in names:
         lo, hi = min(rates[n]), max(rates[n])

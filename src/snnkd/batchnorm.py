@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 PRECISE_BN_SAMPLES = 2048  # a fixed random subset of the training split (all of it when smaller)
+# (``train.bn_samples``, whose default this is, is additive: runs that set it are other runs)
 
 
 class _ResetAfterForward(nn.Module):
@@ -45,7 +46,7 @@ def has_batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def recalibrate(
     model: nn.Module,
     x: torch.Tensor,
@@ -57,7 +58,9 @@ def recalibrate(
     """Recompute every batch norm's running mean and variance from (at most ``max_samples`` of) ``x``.
 
     ``encode`` maps a raw batch to the network's ``[T, B, ...]`` input (no augmentation).
-    A network without batch norm is left untouched.
+    A network without batch norm is left untouched. Runs under ``torch.inference_mode`` (no autograd
+    bookkeeping; the 2x max-pools take their fast path, :mod:`snnkd.models.pooling`); the running
+    statistics are updated in place, so they stay ordinary tensors that training can use.
     """
     from torch.optim.swa_utils import update_bn
 

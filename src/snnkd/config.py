@@ -91,6 +91,14 @@ class TrainConfig(_Strict):
     eval_batch_size: int = Field(512, ge=1)
     amp: bool = Field(False, description="bf16 autocast of the forward pass (CUDA)")
     channels_last: bool = Field(False, description="channels-last memory format for conv nets (CUDA)")
+    bn_samples: int = Field(
+        2048,
+        ge=1,
+        description="training samples the batch-norm statistics are re-estimated from before every "
+        "evaluation (a fixed random subset; snnkd.batchnorm); fewer is cheaper and changes the results",
+    )
+
+    ADDITIVE = frozenset({"bn_samples"})
 
 
 class QuantConfig(_Strict):

@@ -24,9 +24,9 @@ from snnkd.data.registry import Split
 Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def accuracy(model: nn.Module, split: Split, encode: Encode, batch_size: int, device) -> float:
-    """Top-1 accuracy of ``model`` on ``split``."""
+    """Top-1 accuracy of ``model`` on ``split`` (under ``torch.inference_mode``: the per-epoch validation)."""
     model.eval()
     correct = 0
     for start in range(0, len(split), batch_size):

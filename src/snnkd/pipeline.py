@@ -193,4 +193,6 @@ def tune(params: Path, dataset: str, name: str) -> Path:
     suite.require(dataset, method=name, source=str(params))
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
     t = suite.tune
-    return tune_stage(base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs)
+    return tune_stage(
+        base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs, pruner=t.pruner
+    )

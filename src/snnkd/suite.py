@@ -83,6 +83,9 @@ class TuneBudget(_Strict):
         None, ge=1, description="max epochs of a trial; default: the dataset's budget (to a plateau)"
     )
     objectives: str = Field("accuracy", description="accuracy | accuracy,spikes | accuracy,energy")
+    pruner: Literal["median", "hyperband", "halving", "none"] = Field(
+        "median", description="pruner of single-objective studies, epochs as resource (snnkd.tune.pruners)"
+    )
 
     @field_validator("objectives")
     @classmethod

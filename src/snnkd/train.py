@@ -578,6 +578,7 @@ def _recalibrate_bn(run: Run) -> None:
         lambda x: run.encode(run.data.batch(x, False), gen),
         run.cfg.train.eval_batch_size,
         run.device,
+        max_samples=run.cfg.train.bn_samples,
     )
 
 

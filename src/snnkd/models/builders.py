@@ -17,6 +17,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, layer
 
 from snnkd.config import NeuronConfig
+from snnkd.models import pooling
 from snnkd.models.neurons import make_neuron
 from snnkd.registry import Registry
 
@@ -172,11 +173,12 @@ def ms_resnet(
 def _conv_stack(
     dims: int, cin: int, channels: Sequence[int | str], neuron: Neuron
 ) -> tuple[list[tuple[str, nn.Module]], int, int]:
-    """Conv-BN-neuron units; ``"M"`` is a 2x max-pool. Returns layers, channels, pools."""
+    """Conv-BN-neuron units; ``"M"`` is a 2x max-pool (:mod:`snnkd.models.pooling`). Returns layers,
+    channels, pools."""
     conv, bn, pool = (
-        (layer.Conv2d, layer.BatchNorm2d, layer.MaxPool2d)
+        (layer.Conv2d, layer.BatchNorm2d, pooling.MaxPool2d)
         if dims == 2
-        else (layer.Conv1d, layer.BatchNorm1d, layer.MaxPool1d)
+        else (layer.Conv1d, layer.BatchNorm1d, pooling.MaxPool1d)
     )
     layers: list[tuple[str, nn.Module]] = []
     pools, unit = 0, 0

@@ -155,6 +155,28 @@ def forward_steps(
     return torch.stack(spikes), torch.stack(vs), torch.stack(hs), torch.stack(masks) if p.grid else None
 
 
+#: elements of one time step's slice of the batch in :func:`forward_inference` (a few hundred KB: in cache)
+INFERENCE_SLICE = 2**16
+
+
+def forward_inference(x_seq: torch.Tensor, v: torch.Tensor, p: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes ``[T, ...]`` and the last ``V`` of :func:`forward_steps`, computed slice by slice of the batch.
+
+    Without autograd nothing but the spikes and the last potential is kept, so the batch can be cut
+    into slices small enough to stay in the CPU's cache while the T steps run over them: every op is
+    elementwise, so each element is computed exactly as in one pass over the whole batch (bit for
+    bit), at about twice the speed on the mnist-5k student's first layer at the evaluation batch.
+    """
+    spikes = torch.empty_like(x_seq)
+    v_last = torch.empty_like(x_seq[0])
+    step = max(1, INFERENCE_SLICE // max(1, x_seq[0, 0].numel()))
+    for b in range(0, x_seq.shape[1], step):
+        s, v_seq, _, _ = forward_steps(x_seq[:, b : b + step], v[b : b + step], p)
+        spikes[:, b : b + step] = s
+        v_last[b : b + step] = v_seq[-1]
+    return spikes, v_last
+
+
 def _exact_reciprocal(tau: float) -> float | None:
     """``1 / tau`` when it is a power of two: then ``x * (1 / tau)`` is ``x / tau`` bit for bit."""
     m, _ = math.frexp(tau)
@@ -174,7 +196,8 @@ def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
 
     Every value equals the operator's bit for bit, up to the sign of zeros: ``v - 0`` is ``v``,
     ``h >= V_th`` is ``h - V_th >= 0``, and the hard reset ``S V_reset + (1 - S) H`` is ``V_reset``
-    where ``S = 1`` and ``H`` where ``S = 0``.
+    where ``S = 1`` and ``H`` where ``S = 0``: with ``V_reset = 0`` and ``V_th > 0`` it is ``(1 - S) H``
+    (``H >= V_th > 0`` where ``S = 1``, so the product is ``+0``), else a ``where``.
     """
     spikes, v_seq, h_seq = torch.empty_like(x_seq), torch.empty_like(x_seq), torch.empty_like(x_seq)
     fire = torch.empty(x_seq.shape, dtype=torch.bool, device=x_seq.device)
@@ -191,6 +214,8 @@ def _forward_op(x_seq: torch.Tensor, v: torch.Tensor, p: Settings):
         spikes[t].copy_(fire[t])
         if p.reset is None:
             torch.sub(h, spikes[t] * p.threshold, out=v_seq[t])
+        elif r == 0.0 and p.threshold > 0:  # (1 - S) H: cheaper than a masked select on the CPU
+            torch.mul(h, torch.rsub(spikes[t], 1), out=v_seq[t])
         else:
             torch.where(fire[t], r_t, h, out=v_seq[t])
         v = v_seq[t]
@@ -327,10 +352,15 @@ def run_fused(node: neuron.LIFNode, x_seq: torch.Tensor, flavour: str, grid: Gri
 
     The initial potential is the node's state when it matches (a continued sequence), else ``V_reset``.
     """
+    return FusedLIF.apply(x_seq, _initial_v(node, x_seq), settings_of(node, flavour, grid))
+
+
+def _initial_v(node: neuron.LIFNode, x_seq: torch.Tensor) -> torch.Tensor:
+    """The node's potential when it continues a sequence of ``x_seq``'s shape, else ``V_reset``."""
     v = node.v
-    if not (isinstance(v, torch.Tensor) and v.shape == x_seq.shape[1:]):
-        v = torch.full_like(x_seq[0], 0.0 if node.v_reset is None else node.v_reset)
-    return FusedLIF.apply(x_seq, v, settings_of(node, flavour, grid))
+    if isinstance(v, torch.Tensor) and v.shape == x_seq.shape[1:]:
+        return v
+    return torch.full_like(x_seq[0], 0.0 if node.v_reset is None else node.v_reset)
 
 
 class FusedLIFNode(neuron.LIFNode):
@@ -351,6 +381,10 @@ class FusedLIFNode(neuron.LIFNode):
         if x_seq.device.type != "cpu" or args or self._neuron_precision is not None:
             self.h_seq = None
             return super().multi_step_forward(x_seq, *args, **kwargs)
+        if not torch.is_grad_enabled() and not self.store_v_seq and x_seq.dim() > 1:
+            spikes, self.v = forward_inference(x_seq, _initial_v(self, x_seq), settings_of(self, "op"))
+            self.v_seq = self.h_seq = None
+            return spikes
         spikes, v_seq, h_seq = run_fused(self, x_seq, "op")
         self.v = v_seq[-1]
         self.v_seq = v_seq if self.store_v_seq else None

@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--study", help="study name (default <dataset>-<method>-<objectives>)")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    p.add_argument("--pruner", default="median", help="median | hyperband | none (single objective only)")
+    p.add_argument("--pruner", default="median", help="median|hyperband|halving|none (single objective)")
     p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds (database storage)")
     p.add_argument("--grace-period", type=int, default=60, help="seconds without heartbeat before a retry")
     p.add_argument("--max-retry", type=int, default=3, help="retries of a trial whose worker died")
@@ -62,14 +62,14 @@ def build_spec(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
     from snnkd.run_flags import run_config
-    from snnkd.tune.spec import TuneSpec, default_study_name, parse_objectives, slug
+    from snnkd.tune.spec import PRUNERS, TuneSpec, default_study_name, parse_objectives, slug
     from snnkd.tune.storage import default_storage
 
     if args.objective and args.objectives and args.objective != args.objectives:
         raise ConfigError("--objective/--objectives: give one of them")
     objectives = parse_objectives(args.objectives or args.objective or "accuracy")
-    if args.pruner not in ("median", "hyperband", "none"):
-        raise ConfigError(f"--pruner: '{args.pruner}' is not valid; valid choices: median, hyperband, none")
+    if args.pruner not in PRUNERS:
+        raise ConfigError(f"--pruner: '{args.pruner}' is not valid; valid choices: {', '.join(PRUNERS)}")
     if args.trials is None or args.trials < 1:
         raise ConfigError(f"--trials: must be at least 1, got {args.trials}")
     if args.threads < 1:

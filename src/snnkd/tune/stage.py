@@ -53,6 +53,7 @@ def tune_stage(
     results_dir: str | Path = "results",
     mlflow: bool = True,
     batch: int = 1,
+    pruner: str = "median",
 ) -> Path:
     """Tune the run config ``base`` (its ``hparams`` are the suite's values, not fixed ones).
 
@@ -84,11 +85,14 @@ def tune_stage(
         trials=trials,
         objectives=objs,
         storage=storage or default_storage(dataset, slug(method)),
-        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}",
+        # a pruner other than the default is another study (a resumed journal must not mix them)
+        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}"
+        + ("" if pruner == "median" else f"-{pruner}"),
         results_dir=str(results_dir),
         mlflow=mlflow,
         sampler_seed=int(base.get("seed", 0)),
         batch=batch,
+        pruner=pruner,
     )
     study.run(spec, quiet=True)
     return path

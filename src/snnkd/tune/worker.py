@@ -79,16 +79,11 @@ def make_sampler(spec: TuneSpec, index: int = 0) -> Any:
 
 
 def make_pruner(spec: TuneSpec) -> Any:
-    import optuna
+    """The study's pruner (:mod:`snnkd.tune.pruners`), epochs as the resource."""
+    from snnkd.tune import pruners
 
     epochs = int(spec.base.get("train", {}).get("epochs", 20))
-    if spec.multi or spec.pruner == "none":
-        return optuna.pruners.NopPruner()
-    if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=max(1, min(5, spec.trials // 4)), n_warmup_steps=max(1, epochs // 4)
-    )
+    return pruners.make(spec.pruner, epochs, spec.trials, spec.multi)
 
 
 def load(spec: TuneSpec, index: int) -> Any:
