@@ -22,6 +22,7 @@ from conftest import small_config, train_run
 from conftest import train_args as _train
 
 from snnkd import checkpoint
+from snnkd.atomic import atomic_text
 from snnkd.cli import main
 from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
 
@@ -216,7 +217,7 @@ def test_identical_runs_give_byte_identical_checkpoints(tmp_path):
 def test_atomic_writes_follow_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
-        checkpoint.atomic_text(tmp_path / "a.txt", "x")
+        atomic_text(tmp_path / "a.txt", "x")
         checkpoint.save(tmp_path / "c.pt", {"x": 1})
     finally:
         os.umask(old)

@@ -362,10 +362,10 @@ def test_suite_use_refuses_an_injected_benchmark(tmp_path, monkeypatch, capsys):
 
 def test_dvc_repro_of_an_injected_params_yaml_runs_nothing(tmp_path):
     """The audit's attack: `dvc repro --keep-going` with injected dataset names, in a copy of the repo."""
-    from test_pipeline_e2e import _env, _fresh_copy
+    from smoke_repo import fresh_copy, smoke_env
 
-    env = _env(tmp_path)
-    repo = _fresh_copy(tmp_path / "repo", env)
+    env = smoke_env(tmp_path)
+    repo = fresh_copy(tmp_path / "repo", env)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["datasets"] = ["digits", "x;touch PWNED", "$(touch PWNED2)"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -307,6 +307,7 @@ def export_checkpoint(
     import nir
 
     from snnkd import checkpoint
+    from snnkd.atomic import atomic_write
     from snnkd.config import validate
     from snnkd.data import DATASETS
     from snnkd.train import rebuild_from_state
@@ -324,5 +325,5 @@ def export_checkpoint(
         "spike_condition": SPIKE_CONDITION,
     }
     graph = to_nir(model, DATASETS.get(cfg.dataset).info.input_shape, meta)
-    checkpoint.atomic_write(out, lambda tmp: nir.write(tmp, graph))  # nothing half-written at `out`
+    atomic_write(out, lambda tmp: nir.write(tmp, graph))  # nothing half-written at `out`
     return out

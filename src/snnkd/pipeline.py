@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from snnkd import run_files
-from snnkd.checkpoint import atomic_text
+from snnkd.atomic import atomic_text
 from snnkd.processes import terminate_as_interrupt
 from snnkd.suite import Suite, folder_of, load, network_dir, run_checkpoint, run_dir
 

@@ -270,7 +270,7 @@ Energy: 45 nm, E = E<sub>MAC</sub>·MACs + E<sub>AC</sub>·SynOps, batch norm fo
 
 def write(result: dict[str, Any], path: Path, suite: Suite) -> Path:
     """Write the report to ``path`` (atomically) and ``neurobench.csv`` next to it."""
-    from snnkd.checkpoint import atomic_text
+    from snnkd.atomic import atomic_text
 
     page = render(result, suite)
     write_neurobench_csv(result["runs"], Path(path).parent / "neurobench.csv")

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from snnkd.checkpoint import atomic_text
+from snnkd.atomic import atomic_text
 
 METRICS_FILE = "metrics.json"
 RUN_FILE = "run.json"

@@ -463,7 +463,7 @@ def benchmark_file(name: str | None, benchmarks: Path = Path("benchmarks")) -> P
 
 def write_params(target: Path, text: str) -> Path:
     """Write a suite file atomically; an unwritable one (read-only, immutable) is one line."""
-    from snnkd.checkpoint import atomic_text
+    from snnkd.atomic import atomic_text
 
     try:
         atomic_text(target, text)
