@@ -157,6 +157,16 @@ def test_quantized_student_predicts_identically_after_reimport(quant_student, ca
     _check_framework(framework, graph, run.model.cpu().eval(), _samples(run.cfg))
 
 
+def test_norse_is_named_for_a_quantized_membrane(quant_student, capsys):
+    """Norse's LIF has no quantization hook: `snnkd export` says so; SpikingJelly and snnTorch apply it."""
+    from snnkd import nir_run
+
+    _, out = quant_student
+    found = nir_run.limits(_export(out, capsys))
+    assert found["spikingjelly"] is None and found["snntorch"] is None
+    assert found["norse"].startswith("node 'lif1' (LIF, ") and "runs the membrane in float" in found["norse"]
+
+
 def test_framework_limits_name_the_node():
     from snnkd import nir_run
 

@@ -39,8 +39,13 @@ _READS = {
 }
 
 
+#: frameworks whose imported LIF neuron has no hook for a quantized membrane
+_FLOAT_MEMBRANE_ONLY = ("norse",)
+
+
 def limits(graph: Any) -> dict[str, str | None]:
-    """Per framework: ``None`` when its importer reads every node, else the first node it cannot."""
+    """Per framework: ``None`` when it runs the graph as exported, else its first node it cannot
+    read, or the first quantized LIF node whose membrane grid it cannot apply."""
     out: dict[str, str | None] = {}
     for fw, reads in _READS.items():
         bad = [
@@ -48,6 +53,13 @@ def limits(graph: Any) -> dict[str, str | None]:
             for n, node in graph.nodes.items()
             if type(node).__name__ not in (*reads, "Input", "Output")
         ]
+        if fw in _FLOAT_MEMBRANE_ONLY:
+            bad += [
+                f"node '{n}' (LIF, {node.metadata['membrane_bits']}-bit membrane): {fw}'s LIF has no "
+                "membrane quantization, so it runs the membrane in float and its predictions may differ"
+                for n, node in graph.nodes.items()
+                if type(node).__name__ == "LIF" and "membrane_bits" in (getattr(node, "metadata", None) or {})
+            ]
         out[fw] = bad[0] if bad else None
     return out
 
