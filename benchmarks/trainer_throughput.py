@@ -45,8 +45,9 @@ T, BATCH = 4, 64
 
 def snnkd_contender(backend: str = "fused"):
     from snnkd.config import validate
+    from snnkd.run import prepare
     from snnkd.trace import Tracer
-    from snnkd.train import prepare, train_epoch
+    from snnkd.train import train_epoch
 
     cfg = validate(
         {
@@ -98,7 +99,7 @@ def spikingjelly_contender():
 
 def ann_floor_contender():
     from snnkd.config import validate
-    from snnkd.train import prepare
+    from snnkd.run import prepare
 
     run = prepare(
         validate({"dataset": "digits", "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})

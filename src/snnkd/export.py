@@ -309,7 +309,7 @@ def export_checkpoint(
     from snnkd import checkpoint
     from snnkd.config import validate
     from snnkd.data import DATASETS
-    from snnkd.train import rebuild_from_state
+    from snnkd.run import rebuild_from_state
 
     state = checkpoint.load(path)
     cfg = validate(state["config"])
