@@ -54,8 +54,9 @@ def measure(
 ) -> dict[str, Any]:
     """Train and time; returns the figures (samples/s over the timed epochs, memory)."""
     from snnkd.config import validate
+    from snnkd.run import prepare
     from snnkd.trace import Tracer
-    from snnkd.train import prepare, train_epoch
+    from snnkd.train import train_epoch
 
     register_synthetic(samples)
     cfg = validate(

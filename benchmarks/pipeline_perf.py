@@ -34,7 +34,8 @@ OUT = ROOT / "results" / "perf_pipeline.json"
 EPOCH = r"""
 import os, sys, time, torch
 from snnkd.config import validate
-from snnkd.train import prepare, train_epoch
+from snnkd.run import prepare
+from snnkd.train import train_epoch
 from snnkd.trace import Tracer
 threads = int(sys.argv[1])
 cfg = validate({"dataset": "mnist1d", "model": "student", "device": "cpu", "threads": max(threads, 1),

@@ -1,7 +1,7 @@
 """Evidence for MD-SNN's claim: membrane distillation recovers what quantization loses.
 
 Per dataset and seed, every run through the public API (:func:`snnkd.config.validate`,
-:func:`snnkd.train.prepare`, :func:`snnkd.train.fit`) at default hyper-parameters
+:func:`snnkd.run.prepare`, :func:`snnkd.train.fit`) at default hyper-parameters
 (md-snn: tau = 4, alpha = 0.5, beta = 1), nothing tuned, trained to a plateau
 (``train.patience`` on validation accuracy, at most ``--epochs``):
 
@@ -91,7 +91,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from snnkd.config import validate
-    from snnkd.train import fit, prepare, write_metrics
+    from snnkd.evaluate import write_metrics
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     torch.set_num_threads(1)
     out = Path(job["out"])

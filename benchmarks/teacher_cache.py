@@ -20,14 +20,16 @@ from pathlib import Path
 
 import torch
 
-from snnkd import train as trainer
+from snnkd import teacher as teachers
+from snnkd import train
 from snnkd.config import validate
+from snnkd.run import prepare
 from snnkd.trace import Tracer
 
 
 def make_teacher(folder: Path) -> Path:
     cfg = validate({"dataset": "digits", "model": "teacher", "device": "cpu", "train": {"epochs": 1}})
-    trainer.fit(trainer.prepare(cfg), folder, show_progress=False)
+    train.fit(prepare(cfg), folder, show_progress=False)
     return folder / "checkpoint.pt"
 
 
@@ -35,23 +37,23 @@ def contender(method: str, teacher: Path | None, cached: bool):
     data = {"dataset": "digits", "model": "student", "method": method, "device": "cpu"}
     if teacher is not None:
         data["teacher"] = str(teacher)
-    run = trainer.prepare(validate(data))
+    run = prepare(validate(data))
     opt = torch.optim.Adam(run.model.parameters(), lr=1e-3)
     s_tracer = Tracer(run.model, run.student_needs)
     t_tracer = Tracer(run.teacher.model, run.teacher_needs) if run.teacher else None
     cache, build = None, 0.0
     if run.teacher is not None and cached:
-        trainer._TEACHER_CACHE.clear()
-        for f in trainer.teacher_cache_dir().glob(f"{run.teacher.digest[:16]}-*.pt"):
+        teachers._TEACHER_CACHE.clear()
+        for f in teachers.teacher_cache_dir().glob(f"{run.teacher.digest[:16]}-*.pt"):
             f.unlink()
         t0 = time.perf_counter()
-        cache = trainer._teacher_knowledge(run, t_tracer)
+        cache = teachers._teacher_knowledge(run, t_tracer)
         build = time.perf_counter() - t0
     epoch = [0]
 
     def one_epoch() -> None:
         epoch[0] += 1
-        trainer.train_epoch(run, opt, epoch[0], s_tracer, t_tracer, cache, show=False)
+        train.train_epoch(run, opt, epoch[0], s_tracer, t_tracer, cache, show=False)
 
     return one_epoch, build
 

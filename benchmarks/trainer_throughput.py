@@ -46,8 +46,9 @@ DATASET, BATCH = "digits", 64  # --dataset, --batch
 
 def snnkd_contender(backend: str = "fused"):
     from snnkd.config import validate
+    from snnkd.run import prepare
     from snnkd.trace import Tracer
-    from snnkd.train import prepare, train_epoch
+    from snnkd.train import train_epoch
 
     cfg = validate(
         {
@@ -99,7 +100,7 @@ def spikingjelly_contender():
 
 def ann_floor_contender():
     from snnkd.config import validate
-    from snnkd.train import prepare
+    from snnkd.run import prepare
 
     run = prepare(
         validate({"dataset": DATASET, "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})

@@ -24,7 +24,8 @@ def small_config(**overrides):
 
 
 def train_run(cfg, out: Path, **kwargs):
-    from snnkd.train import fit, prepare
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     run = prepare(cfg)
     return run, fit(run, out, show_progress=False, **kwargs)

@@ -36,7 +36,7 @@ def test_last_quarter_gain_by_hand():
 
 def test_stops_early_and_restores_the_best_validation_weights(tmp_path):
     from snnkd import metrics as M
-    from snnkd.train import _eval_encoder
+    from snnkd.evaluate import _eval_encoder
 
     cfg = small_config(train__epochs=40, train__patience=2, train__lr=0.002)
     run, metrics = train_run(cfg, tmp_path)
@@ -53,7 +53,8 @@ def test_stops_early_and_restores_the_best_validation_weights(tmp_path):
 def test_resumed_early_stopping_run_ends_like_an_uninterrupted_one(tmp_path):
     cfg = small_config(train__epochs=40, train__patience=2)
     _, full = train_run(cfg, tmp_path / "full")
-    from snnkd.train import fit, prepare
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     run = prepare(cfg)
     fit(run, tmp_path / "cut", show_progress=False, stop_after=2)
@@ -66,7 +67,7 @@ def test_epoch_one_evaluation_is_far_above_chance(tmp_path):
     """BN running statistics recomputed before evaluating: after 1 digits epoch eval mode works."""
     from spikingjelly.activation_based import functional
 
-    from snnkd.train import _eval_encoder
+    from snnkd.evaluate import _eval_encoder
 
     run, metrics = train_run(small_config(train__epochs=1), tmp_path)
     assert run.history[0]["val_accuracy"] > 0.5  # it was exactly 0.100 (chance) before the fix

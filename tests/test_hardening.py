@@ -94,9 +94,9 @@ def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, c
     ],
 )
 def test_unusable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch, where, expected):
-    from snnkd import train
+    from snnkd import run
 
-    monkeypatch.setattr(train, "load_splits", lambda *a: pytest.fail("work began before --out was checked"))
+    monkeypatch.setattr(run, "load_splits", lambda *a: pytest.fail("work began before --out was checked"))
     target = {
         "file": _write(tmp_path / "f", "x"),
         "under-file": _write(tmp_path / "g", "x") / "sub" / "run",
@@ -249,7 +249,7 @@ def _fake_run(model: torch.nn.Module) -> SimpleNamespace:
 
 
 def test_divergence_rule():
-    from snnkd.train import check_divergence
+    from snnkd.divergence import check_divergence
 
     run = _fake_run(torch.nn.Linear(2, 2))
     check_divergence(run, 1, [torch.tensor(2.3), torch.tensor(40.0)])  # noisy, not diverged
@@ -287,7 +287,8 @@ def test_exploding_run_stops_and_its_mlflow_run_is_failed(tmp_path, capsys, monk
 
 
 def _kd_run(teacher_ckpt):
-    from snnkd.train import Tracer, prepare
+    from snnkd.run import prepare
+    from snnkd.trace import Tracer
 
     run = prepare(small_config(method="kd", teacher=str(teacher_ckpt)))
     return run, Tracer(run.teacher.model, run.teacher_needs)
@@ -305,16 +306,16 @@ def _kd_run(teacher_ckpt):
     ids=["shape", "dtype", "nan", "rows", "foreign"],
 )
 def test_damaged_teacher_cache_is_recomputed(teacher_ckpt, damage):
-    from snnkd import train as trainer
+    from snnkd import teacher
 
     run, tracer = _kd_run(teacher_ckpt)
-    trainer._TEACHER_CACHE.clear()
-    good = trainer._teacher_knowledge(run, tracer)
-    (path,) = trainer.teacher_cache_dir().glob(f"{run.teacher.digest[:16]}-*-logits.pt")
+    teacher._TEACHER_CACHE.clear()
+    good = teacher._teacher_knowledge(run, tracer)
+    (path,) = teacher.teacher_cache_dir().glob(f"{run.teacher.digest[:16]}-*-logits.pt")
     saved = torch.load(path, weights_only=True)
     torch.save(damage(saved), path)
-    trainer._TEACHER_CACHE.clear()
-    again = trainer._teacher_knowledge(run, tracer)
+    teacher._TEACHER_CACHE.clear()
+    again = teacher._teacher_knowledge(run, tracer)
     assert again.logits.shape == good.logits.shape and again.logits.dtype == torch.float32
     assert torch.equal(again.logits, good.logits)
     assert torch.equal(torch.load(path, weights_only=True)["logits"], saved["logits"])  # rewritten
@@ -334,14 +335,14 @@ def test_nan_teacher_is_one_error_naming_its_checkpoint(tmp_path, teacher_ckpt, 
 
 
 def test_nan_teacher_logits_are_named_not_blamed_on_the_learning_rate(teacher_ckpt):
-    from snnkd import train as trainer
+    from snnkd import teacher
     from snnkd.trace import Knowledge
 
     run, _ = _kd_run(teacher_ckpt)
     logits = torch.zeros(4, 10)
     logits[2, 3] = float("nan")
     with pytest.raises(CheckpointError, match=rf"teacher: {teacher_ckpt} gives non-finite logits .*1 of 4"):
-        trainer._check_teacher_knowledge(run, Knowledge(logits=logits))
+        teacher._check_teacher_knowledge(run, Knowledge(logits=logits))
 
 
 # --- plugins ----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_kd_trains_only_the_student_and_keeps_the_teacher_bit_identical(tmp_path
 def test_teacher_cache_gives_the_same_training_as_a_teacher_pass(tmp_path, teacher_ckpt, monkeypatch):
     cfg = small_config(method="kd", teacher=str(teacher_ckpt), train__epochs=2)
     _, cached = train_run(cfg, tmp_path / "cached")
-    monkeypatch.setattr("snnkd.train.is_deterministic", lambda name: False)
+    monkeypatch.setattr("snnkd.teacher.is_deterministic", lambda name: False)
     _, live = train_run(cfg, tmp_path / "live")
     assert [h["loss"] for h in cached["history"]] == pytest.approx(
         [h["loss"] for h in live["history"]], rel=1e-5
@@ -94,20 +94,21 @@ def test_teacher_cache_gives_the_same_training_as_a_teacher_pass(tmp_path, teach
 
 
 def test_teacher_knowledge_is_cached_on_disk_for_later_runs(tmp_path, teacher_ckpt, monkeypatch):
-    from snnkd import train as trainer
+    from snnkd import teacher
+    from snnkd.run import prepare
 
     cfg = small_config(method="kd", teacher=str(teacher_ckpt), seed=1)
     _, first = train_run(cfg, tmp_path / "first")
-    files = list(trainer.teacher_cache_dir().glob("*-digits-T4-direct-logits.pt"))
+    files = list(teacher.teacher_cache_dir().glob("*-digits-T4-direct-logits.pt"))
     assert len(files) == 1
-    trainer._TEACHER_CACHE.clear()  # as in a new process
+    teacher._TEACHER_CACHE.clear()  # as in a new process
 
     def no_teacher_pass(*args, **kwargs):
         raise AssertionError("the teacher ran although its knowledge was cached")
 
-    monkeypatch.setattr(trainer, "batches", no_teacher_pass)
-    run = trainer.prepare(cfg)
-    knowledge = trainer._teacher_knowledge(run, None)
+    monkeypatch.setattr(teacher, "batches", no_teacher_pass)
+    run = prepare(cfg)
+    knowledge = teacher._teacher_knowledge(run, None)
     assert knowledge is not None and len(knowledge.logits) == len(run.data.train)
 
 

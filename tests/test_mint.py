@@ -10,7 +10,7 @@ from spikingjelly.activation_based import functional
 from snnkd import checkpoint
 from snnkd import quant as Q
 from snnkd.cli import main
-from snnkd.train import prepare, rebuild_from_state
+from snnkd.run import prepare, rebuild_from_state
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -45,7 +45,7 @@ def test_handbuilt_network_gives_the_counts_worked_out_by_hand():
 
 
 def test_digits_student_counts_36864_macs_per_sample_with_batch_norm_folded():
-    from snnkd.train import prepare
+    from snnkd.run import prepare
 
     run = prepare(small_config())
     x_seq = run.data.batch(run.data.test.x[:8], False).unsqueeze(0).expand(4, -1, -1, -1, -1)
@@ -91,7 +91,7 @@ def _neurobench_run(run):
     from neurobench.models import TorchModel
     from spikingjelly.activation_based.neuron import BaseNode
 
-    from snnkd.train import _eval_encoder
+    from snnkd.evaluate import _eval_encoder
 
     class ActivationSparsityByLayer(_BrokenByLayer):
         """NeuroBench 2.3's metric forgets its base ``__init__`` (no ``requires_hooks``)."""

@@ -14,9 +14,9 @@ from snnkd import checkpoint
 from snnkd import quant as Q
 from snnkd.cli import main
 from snnkd.errors import ConfigError
+from snnkd.run import prepare, rebuild_from_state
 from snnkd.terms import membrane_mse
 from snnkd.trace import Knowledge, Tracer
-from snnkd.train import prepare, rebuild_from_state
 
 
 @pytest.fixture(scope="module", autouse=True)

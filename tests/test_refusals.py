@@ -229,7 +229,8 @@ def _cli_config(teacher: Path, *extra: str):
 
 
 def test_cli_and_suite_hparams_give_one_identity_and_resume_each_other(teacher_ckpt, tmp_path):
-    from snnkd.train import fit, prepare
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     def cli():
         return _cli_config(teacher_ckpt, "--hparam", "tau=4", "--hparam", "alpha=0.5")

@@ -27,9 +27,10 @@ def default_out(cfg: Any) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from snnkd.evaluate import summary
     from snnkd.names import check_name
     from snnkd.pipeline_cli import fit_and_track
-    from snnkd.train import prepare, summary
+    from snnkd.run import prepare
 
     check_name(args.suite, "--suite")  # a folder name of the run's MLflow artifacts
     cfg = run_config(args)

@@ -310,7 +310,7 @@ def export_checkpoint(
     from snnkd.atomic import atomic_write
     from snnkd.config import validate
     from snnkd.data import DATASETS
-    from snnkd.train import rebuild_from_state
+    from snnkd.run import rebuild_from_state
 
     state = checkpoint.load(path)
     cfg = validate(state["config"])

@@ -86,7 +86,9 @@ def train(
     """
     from snnkd import tracking
     from snnkd.config import validate
-    from snnkd.train import fit, prepare, summary, write_metrics
+    from snnkd.evaluate import summary, write_metrics
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     terminate_as_interrupt()  # a killed stage is marked KILLED, not left RUNNING
     cfg = validate(config)

@@ -144,7 +144,8 @@ def fit_and_track(args: argparse.Namespace, run, out: Path) -> tuple[dict, Path]
     """``snnkd train``'s training: ``fit`` then ``write_metrics``, logged to MLflow with ``--track``."""
     from snnkd import run_files, tracking
     from snnkd.checkpoint import file_hash
-    from snnkd.train import fit, write_metrics
+    from snnkd.evaluate import write_metrics
+    from snnkd.train import fit
 
     if not args.track:
         metrics = fit(run, out, resume=args.resume, show_progress=not args.quiet)

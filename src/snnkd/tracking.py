@@ -567,7 +567,7 @@ def start(
     resume: bool,
     role: str = "method",
 ) -> Tracker:
-    """A Tracker for a prepared :class:`~snnkd.train.Run`."""
+    """A Tracker for a prepared :class:`~snnkd.run.Run`."""
     params = flatten(cfg.model_dump(exclude={"hparams"}))
     params.update({f"hparams.{k}": v for k, v in run.hparams.items()})
     teacher = getattr(run, "teacher", None)

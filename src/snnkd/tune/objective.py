@@ -53,7 +53,8 @@ def train_and_score(
 ) -> dict[str, float]:
     """Train one configuration for ``spec``'s epochs and return its validation metrics."""
     from snnkd.config import validate
-    from snnkd.train import fit, prepare
+    from snnkd.run import prepare
+    from snnkd.train import fit
 
     data = dict(spec.base)
     data["hparams"] = {**spec.base.get("hparams", {}), **hparams}

@@ -45,7 +45,7 @@ def check(spec: TuneSpec) -> None:
     """Every check that can fail on bad input, before any study or file is created."""
     from snnkd.config import validate
     from snnkd.outdir import check_out_dir
-    from snnkd.train import prepare
+    from snnkd.run import prepare
 
     cfg = validate(spec.base)
     check_out_dir(spec.results_dir, "--results-dir")
