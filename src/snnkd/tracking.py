@@ -416,7 +416,7 @@ class Tracker:
             return
         run = self.client.create_run(exp_id, run_name=run_name, tags=tags)
         self.run_id = run.info.run_id
-        from snnkd.checkpoint import atomic_text
+        from snnkd.atomic import atomic_text
 
         atomic_text(self.state_file, json.dumps({"run_id": self.run_id, "uri": _masked(self.uri)}))
         items = [Param(k, _param(v)) for k, v in params.items()]
