@@ -83,10 +83,13 @@ def train(
     role: str,
     quiet: bool = True,
     checkpoint: Path | None = None,
+    variant: str | None = None,
 ) -> Path:
     """Train one run resumably, track it, then publish its outputs into ``out``.
 
-    The checkpoint goes to ``checkpoint`` (default ``out/checkpoint.pt``).
+    The checkpoint goes to ``checkpoint`` (default ``out/checkpoint.pt``). A sweep ``variant``
+    is tagged with its name and trains in a work folder of its own (its config may equal its
+    method's).
     """
     from snnkd import tracking
     from snnkd.config import validate
@@ -96,9 +99,11 @@ def train(
     cfg = validate(config)
     run = prepare(cfg)
     key = tracking.run_key(cfg.identity(), run.teacher.digest if run.teacher else None)
-    work = WORK_DIR / key
+    work = WORK_DIR / (key if variant is None else f"{key}.{variant}")
     work.mkdir(parents=True, exist_ok=True)
-    tracker = tracking.start(cfg, run, suite=suite.suite, stage=None, state_dir=work, resume=True, role=role)
+    tracker = tracking.start(
+        cfg, run, suite=suite.suite, stage=None, state_dir=work, resume=True, role=role, variant=variant
+    )
     with tracking.track(tracker):
         metrics = fit(run, work, resume=True, show_progress=not quiet, on_epoch=tracker.on_epoch)
         write_metrics(work, metrics)
@@ -152,6 +157,7 @@ def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool =
         "method",
         quiet,
         checkpoint=run_checkpoint(dataset, name, seed),
+        variant=name if name in suite.variants() else None,
     )
 
 
@@ -185,12 +191,20 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
 def tune(params: Path, dataset: str, name: str) -> Path:
     """Stage ``tune-<group>@<dataset>-<method>``: ``results/tuned/<dataset>/<method>.yaml``.
 
-    An Optuna study with the suite's ``tune`` budget on the first seed's run config
-    (validation split only); the suite's values when the budget is 0 or nothing is tunable.
+    An Optuna study with the suite's ``tune`` budget on the first seed's run config (validation
+    split only; with ``tune.seeds`` k > 1 the mean over the first k seeds); the suite's values
+    when the budget is 0 or nothing is tunable. A sweep variant is never tuned: its file holds
+    its fixed point.
     """
-    from snnkd.tune.stage import tune_stage
+    from snnkd.tune.stage import tune_stage, tuned_path, write_untuned
 
     suite = load(params)
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
+    if name in suite.variants():
+        why = "a sweep point, its hyper-parameters fixed by the suite's `sweeps`"
+        return write_untuned({**base, "method": name}, tuned_path(dataset, name), why)
     t = suite.tune
-    return tune_stage(base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs)
+    seeds = suite.seeds[: t.seeds] if t.seeds > 1 else None
+    return tune_stage(
+        base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs, seeds=seeds
+    )
