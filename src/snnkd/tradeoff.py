@@ -157,7 +157,7 @@ def sweep_curves(
         return pd.DataFrame(rows)
     for dataset in datasets:
         part = runs[runs["dataset"] == dataset] if len(runs) else runs
-        points = [(reference, "reference", reference, np.nan)]
+        points = [("reference", reference, "", np.nan)]
         points += [(v.family, v.name, v.hparam, v.value) for v in variants.values()]
         for family, point, hparam, value in points:
             sub = part[part["method"] == point] if len(part) else part
