@@ -128,8 +128,8 @@ def test_curves_list_every_declared_point_and_a_missing_one_as_not_run():
     rows = []
     for method, acc, spikes in [("scratch", 0.90, 100.0), ("logit-reg.lambda_z-0.001", 0.91, 80.0)]:
         for seed, jitter in enumerate((-0.01, 0.01)):
-            rows.append(dict(dataset="digits", method=method, seed=seed, test_accuracy=acc + jitter,
-                             spikes_per_sample=spikes, synops=10 * spikes, energy_pj=1e3 * spikes))  # fmt: skip
+            numbers = dict(test_accuracy=acc + jitter, spikes_per_sample=spikes, synops=10 * spikes)
+            rows.append(dict(dataset="digits", method=method, seed=seed, energy_pj=1e3 * spikes, **numbers))
     curves = tradeoff.sweep_curves(pd.DataFrame(rows), suite.variants(), ["digits"])
     assert list(curves["point"]) == ["scratch", "logit-reg.lambda_z-0.001", "logit-reg.lambda_z-0.1"]
     assert list(curves["status"]) == ["", "", "not run"]
@@ -147,8 +147,16 @@ def test_curves_list_every_declared_point_and_a_missing_one_as_not_run():
 def test_firing_rate_figure_follows_the_network_order_not_the_column_order():
     from snnkd import plots
 
-    rows = [dict(dataset="digits", method="scratch", seed=s, **{"firing_rate/features.lif2": 0.1 + s / 100,
-                 "firing_rate/features.lif10": 0.3, "firing_rate/features.lif1": 0.2}) for s in range(2)]  # fmt: skip
+    rates = {"features.lif2": 0.1, "features.lif10": 0.3, "features.lif1": 0.2}
+    rows = [
+        dict(
+            dataset="digits",
+            method="scratch",
+            seed=s,
+            **{f"firing_rate/{k}": v + s / 100 for k, v in rates.items()},
+        )
+        for s in range(2)
+    ]
     runs = pd.DataFrame(rows)
     order = {"digits": ["features.lif1", "features.lif2", "features.lif10"]}
     reversed_cols = runs[list(reversed(runs.columns))]

@@ -17,7 +17,9 @@ from test_pipeline_e2e import _env, _fresh_copy, _sh
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("logit-reg.lambda_z-0.001", "logit-reg.lambda_z-0.1")
-OUTPUTS = ("leaderboard.csv", "leaderboard.md", "report.html", "neurobench.csv", "pareto.png", "firing_rates.png")
+OUTPUTS = (
+    "leaderboard.csv", "leaderboard.md", "report.html", "neurobench.csv", "pareto.png", "firing_rates.png",
+)  # fmt: skip
 SUITE = {
     "suite": "sweep-smoke",
     "datasets": ["digits"],
@@ -30,6 +32,7 @@ SUITE = {
     "networks": {},
     "methods": {"scratch": {}, "logit-reg": {"hparams": {"lambda_z": 0.01}}},
     "groups": {"none": ["scratch", "logit-reg"], "teacher": [], "spiking": [], "assistant": [], "twin": []},
+    "tune": {"trials": 0, "objectives": "accuracy"},
     "sweeps": {"logit-reg": {"lambda_z": {"grid": "log", "points": 2, "low": 0.001, "high": 0.1}}},
 }  # fmt: skip
 
@@ -72,7 +75,8 @@ def test_the_sweep_points_run_through_the_tune_and_method_stages_and_are_publish
         tuned = (repo / "results" / "tuned" / "digits" / f"{name}.yaml").read_text()
         assert tuned.startswith("# Not tuned: a sweep point")
         for seed in (0, 1):
-            record = json.loads((repo / "results" / "runs" / "digits" / name / f"seed{seed}" / "run.json").read_text())
+            folder = repo / "results" / "runs" / "digits" / name / f"seed{seed}"
+            record = json.loads((folder / "run.json").read_text())
             assert record["config"]["method"] == "logit-reg"
             assert record["config"]["hparams"] == {"lambda_z": float(name.rsplit("-", 1)[1])}
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")

@@ -31,11 +31,17 @@ SUITE_FILE = Path("results/suite.json")
 
 
 def setup(params: Path) -> Path:
-    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
+    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``.
+
+    ``results/networks/`` is created too: the leaderboard stage depends on it, also in a suite
+    whose methods learn from no reference network (a sweep of regularisers).
+    """
     from snnkd import plan, tracking
+    from snnkd.suite import NETWORKS_DIR
 
     suite = load(params)
     plan.check(suite, str(params))
+    NETWORKS_DIR.mkdir(parents=True, exist_ok=True)
     uri, _ = tracking.init_store(suite.experiment())
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
