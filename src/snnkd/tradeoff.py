@@ -180,28 +180,32 @@ def _mean_ci(row: Mapping[str, Any], col: str, scale: float, fmt: str) -> str:
     return format(scale * mean, fmt) + ci
 
 
+def by_dataset(table: pd.DataFrame, rows: Callable[[pd.DataFrame], list[dict]]) -> dict[str, pd.DataFrame]:
+    """``{dataset: DataFrame(rows(part))}`` over ``table``'s datasets, sorted; empty for an empty table."""
+    if table.empty:
+        return {}
+    return {str(d): pd.DataFrame(rows(part)) for d, part in table.groupby("dataset", sort=True)}
+
+
 def curve_frames(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per dataset, :func:`sweep_curves` as display strings (one row per point)."""
-    out: dict[str, pd.DataFrame] = {}
-    if curves.empty:
-        return out
-    for dataset, part in curves.groupby("dataset", sort=True):
-        rows = []
-        for r in part.to_dict("records"):
-            rows.append(
-                {
-                    "sweep": r["sweep"],
-                    "point": r["point"],
-                    "value": "–" if pd.isna(r["value"]) else f"{r['value']:g}",
-                    "seeds": r["status"] or f"{r['n_seeds']}",
-                    "test acc % [95% CI]": _mean_ci(r, "test_accuracy", 100.0, ".2f"),
-                    "spikes/sample [95% CI]": _mean_ci(r, "spikes_per_sample", 1.0, ".1f"),
-                    "SynOps [95% CI]": _mean_ci(r, "synops", 1.0, ".4g"),
-                    "energy nJ [95% CI]": _mean_ci(r, "energy_pj", 1e-3, ".2f"),
-                }
-            )
-        out[str(dataset)] = pd.DataFrame(rows)
-    return out
+
+    def rows(part: pd.DataFrame) -> list[dict]:
+        return [
+            {
+                "sweep": r["sweep"],
+                "point": r["point"],
+                "value": "–" if pd.isna(r["value"]) else f"{r['value']:g}",
+                "seeds": r["status"] or f"{r['n_seeds']}",
+                "test acc % [95% CI]": _mean_ci(r, "test_accuracy", 100.0, ".2f"),
+                "spikes/sample [95% CI]": _mean_ci(r, "spikes_per_sample", 1.0, ".1f"),
+                "SynOps [95% CI]": _mean_ci(r, "synops", 1.0, ".4g"),
+                "energy nJ [95% CI]": _mean_ci(r, "energy_pj", 1e-3, ".2f"),
+            }
+            for r in part.to_dict("records")
+        ]
+
+    return by_dataset(curves, rows)
 
 
 CURVE_LEGEND = (
