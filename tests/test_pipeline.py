@@ -188,7 +188,8 @@ def test_plan_names_each_stage_its_teacher_and_plugin_files():
         mp.chdir(ROOT)
         built = plan.build(suite)
     assert built["runs"]["digits-kd"] == {
-        "dataset": "digits", "method": "kd", "learns_from": "results/networks/digits/teacher/checkpoint.pt",
+        "dataset": "digits", "method": "kd", "entry": "kd",
+        "learns_from": "results/networks/digits/teacher/checkpoint.pt",
         "plugin": "methods/kd.py", "plugin2": "methods/kd.py",
     }  # fmt: skip
     combo = built["runs"]["digits-kd-mse+logit-reg"]

@@ -55,6 +55,9 @@ class _Strict(BaseModel):
         return data
 
 
+Settings = _Strict  # the public name of the base, for settings sections outside this module
+
+
 class NeuronConfig(_Strict):
     """LIF neuron settings: ``H_t = V_{t-1} + (X_t - (V_{t-1} - V_reset)) / tau``."""
 

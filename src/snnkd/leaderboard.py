@@ -63,6 +63,9 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
     if raw.empty or "tags.snnkd.role" not in raw:
         return pd.DataFrame(columns=cols)
     runs = raw[raw["tags.snnkd.role"] == "method"]
+    method = runs["tags.snnkd.method"]
+    if "tags.snnkd.variant" in runs:  # a sweep point goes by its variant's name
+        method = runs["tags.snnkd.variant"].fillna(method)
     out = pd.DataFrame(
         {
             "run_id": runs["run_id"],
@@ -70,7 +73,7 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
             "end_time": runs["end_time"],
             "run_key": runs.get("tags.snnkd.run_key"),
             "dataset": runs["tags.snnkd.dataset"],
-            "method": runs["tags.snnkd.method"],
+            "method": method,
             "seed": pd.to_numeric(runs["tags.snnkd.seed"]).astype(int),
         }
     )
@@ -97,7 +100,7 @@ def scan_published(suite: Suite) -> tuple[list[Published], dict[tuple[str, str, 
 
     sound: list[Published] = []
     damaged: dict[tuple[str, str, int], str] = {}
-    for d, m, seed in itertools.product(suite.datasets, suite.methods, suite.seeds):
+    for d, m, seed in itertools.product(suite.datasets, suite.run_names(), suite.seeds):
         folder = run_dir(d, m, seed)
         if not all((folder / name).is_file() for name in (run_files.METRICS_FILE, run_files.RUN_FILE)):
             continue
@@ -455,11 +458,13 @@ def to_markdown(
     delta_pp: float = 0.5,
     iso: pd.DataFrame | None = None,
     layers: pd.DataFrame | None = None,
+    curves: pd.DataFrame | None = None,
 ) -> str:
-    """The leaderboard as Markdown: per dataset its budget line and table, activity at iso-accuracy
-    and per layer (where given), then what was left out."""
+    """The leaderboard as Markdown: per dataset its budget line and table, the sweeps' trade-off
+    curves, activity at iso-accuracy and per layer (where given), then what was left out."""
     from snnkd import tradeoff
 
+    curve_views = tradeoff.curve_frames(curves if curves is not None else pd.DataFrame())
     iso_views = tradeoff.iso_frames(iso if iso is not None else pd.DataFrame())
     layer_views = tradeoff.layer_frames(layers if layers is not None else pd.DataFrame())
     lines = [f"# Leaderboard: suite `{suite}`", "", legend(delta_pp)]
@@ -469,6 +474,9 @@ def to_markdown(
         if (context or {}).get(dataset):
             lines.append("")
         lines.append(view.to_markdown(index=False, disable_numparse=True))
+        if dataset in curve_views:
+            lines += ["", f"### {dataset}: trade-off curves", "", tradeoff.CURVE_LEGEND, ""]
+            lines.append(curve_views[dataset].to_markdown(index=False, disable_numparse=True))
         if dataset in iso_views:
             lines += ["", f"### {dataset}: activity at iso-accuracy", "", tradeoff.iso_legend(delta_pp), ""]
             lines.append(iso_views[dataset].to_markdown(index=False, disable_numparse=True))
@@ -526,7 +534,7 @@ def wanted_runs(suite: Suite, scan: list[Published] | None = None) -> dict[tuple
     """The suite's (dataset, method, seed) and the run key of each one's pipeline output
     (None where there is none, or it is damaged)."""
     out: dict[tuple[str, str, int], str | None] = dict.fromkeys(
-        ((d, m, s) for d in suite.datasets for m in suite.methods for s in suite.seeds), None
+        ((d, m, s) for d in suite.datasets for m in suite.run_names() for s in suite.seeds), None
     )
     sound = scan_published(suite)[0] if scan is None else scan
     out.update({(d, m, seed): key for d, m, seed, _, key, _ in sound})
@@ -563,10 +571,16 @@ def build(
     from snnkd import tradeoff
     from snnkd.layer_ops import student_fanouts
 
-    table = aggregate(runs, delta_pp=suite.margin_pp)
-    iso = tradeoff.iso_accuracy(runs, delta_pp=suite.margin_pp)
     fanouts = {d: student_fanouts(d, suite.student, suite.common) for d in sorted(runs["dataset"].unique())}
-    layers = tradeoff.layer_activity(runs, fanouts)
+    order = {d: list(f) for d, f in fanouts.items()}  # the network's order of its spiking layers
+    runs = in_curve_order(network_order(runs, order), suite)
+    variants = suite.variants()
+    main = runs[runs["method"].isin(list(suite.methods))].reset_index(drop=True)  # sweeps: curves only
+    table = aggregate(main, delta_pp=suite.margin_pp)
+    iso = tradeoff.iso_accuracy(runs, delta_pp=suite.margin_pp, family=lambda m: _family(variants, m))
+    layers = tradeoff.layer_activity(main, fanouts)
+    curves = tradeoff.sweep_curves(runs, variants, suite.datasets)
+    sweeps = {name: v.method for name, v in variants.items()}
     names = {
         "csv": "leaderboard.csv",
         "md": "leaderboard.md",
@@ -578,26 +592,60 @@ def build(
     result = {
         "table": table,
         "frames": display_frames(table),
-        "runs": runs,
+        "runs": main,
+        "points": runs,
+        "sweeps": sweeps,
         "left_out": left,
         "iso": iso,
         "layers": layers,
+        "layer_order": order,
+        "curves": curves,
         "margin_pp": suite.margin_pp,
     }
     with staged(out_dir) as stage:
         table.to_csv(stage / names["csv"], index=False, float_format="%.6g")
         md = to_markdown(
-            table, left, suite.suite, context_lines(suite, runs, damaged), suite.margin_pp, iso, layers
+            table,
+            left,
+            suite.suite,
+            context_lines(suite, main, damaged),
+            suite.margin_pp,
+            iso,
+            layers,
+            curves,
         )
         (stage / names["md"]).write_text(md)
-        plots.pareto(runs, stage / names["pareto"])
-        plots.layer_rates(runs, stage / names["layers"])
+        plots.pareto(runs, stage / names["pareto"], sweeps)
+        plots.layer_rates(main, stage / names["layers"], order)
         report.write(result, stage / names["report"], suite)
     files = {key: out_dir / name for key, name in names.items()}
     result.update(files=files, damaged=damaged)
     if log:
         _log(suite, table, files)
     return result
+
+
+def _family(variants: dict[str, Any], method: str) -> str:
+    return variants[method].family if method in variants else method
+
+
+def network_order(runs: pd.DataFrame, order: dict[str, list[str]]) -> pd.DataFrame:
+    """``runs`` with its per-layer columns in the networks' order (each dataset's, datasets sorted;
+    layers no network names last, sorted), whichever source the table came from."""
+    layer_cols = [c for c in runs.columns if c.startswith(LAYER)]
+    ranked = [f"{LAYER}{n}" for d in sorted(order) for n in order[d]]
+    ranked = [c for c in dict.fromkeys(ranked) if c in layer_cols]
+    ranked += sorted(c for c in layer_cols if c not in ranked)
+    return runs[[c for c in runs.columns if c not in layer_cols] + ranked]
+
+
+def in_curve_order(runs: pd.DataFrame, suite: Suite) -> pd.DataFrame:
+    """Rows by dataset, then the methods (sorted), then each sweep's points in increasing value, then
+    seed: the order in which :func:`snnkd.tradeoff.iso_accuracy` reads a sweep as a curve."""
+    rank = {name: i for i, name in enumerate([*sorted(suite.methods), *suite.variants()])}
+    keyed = runs.assign(_curve=runs["method"].map(rank).fillna(len(rank)))
+    keyed = keyed.sort_values(["dataset", "_curve", "method", "seed"], kind="stable")
+    return keyed.drop(columns="_curve").reset_index(drop=True)
 
 
 def _log(suite: Suite, table: pd.DataFrame, files: dict[str, Path]) -> None:

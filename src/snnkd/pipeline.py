@@ -31,11 +31,17 @@ SUITE_FILE = Path("results/suite.json")
 
 
 def setup(params: Path) -> Path:
-    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``."""
+    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``.
+
+    ``results/networks/`` is created too: the leaderboard stage depends on it, also in a suite
+    whose methods learn from no reference network (a sweep of regularisers).
+    """
     from snnkd import plan, tracking
     from snnkd.redact import redact
+    from snnkd.suite import NETWORKS_DIR
 
     suite = plan.load_checked(params)  # the same check as `snnkd suite check`
+    NETWORKS_DIR.mkdir(parents=True, exist_ok=True)
     uri, _ = tracking.init_store(suite.experiment())
     atomic_text(
         SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
@@ -79,10 +85,13 @@ def train(
     role: str,
     quiet: bool = True,
     checkpoint: Path | None = None,
+    variant: str | None = None,
 ) -> Path:
     """Train one run resumably, track it, then publish its outputs into ``out``.
 
-    The checkpoint goes to ``checkpoint`` (default ``out/checkpoint.pt``).
+    The checkpoint goes to ``checkpoint`` (default ``out/checkpoint.pt``). A sweep ``variant``
+    is tagged with its name and trains in a work folder of its own (its config may equal its
+    method's).
     """
     from snnkd import tracking
     from snnkd.config import validate
@@ -95,9 +104,11 @@ def train(
     run = prepare(cfg)
     tracking.check_store(suite.experiment())  # before any training: one line if the store is unusable
     key = tracking.run_key(cfg.identity(), run.teacher.digest if run.teacher else None)
-    work = WORK_DIR / key
+    work = WORK_DIR / (key if variant is None else f"{key}.{variant}")
     work.mkdir(parents=True, exist_ok=True)
-    tracker = tracking.start(cfg, run, suite=suite.suite, stage=None, state_dir=work, resume=True, role=role)
+    tracker = tracking.start(
+        cfg, run, suite=suite.suite, stage=None, state_dir=work, resume=True, role=role, variant=variant
+    )
     with tracking.track(tracker):
         metrics = fit(run, work, resume=True, show_progress=not quiet, on_epoch=tracker.on_epoch)
         write_metrics(work, metrics)
@@ -153,6 +164,7 @@ def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool =
         "method",
         quiet,
         checkpoint=run_checkpoint(dataset, name, seed),
+        variant=name if name in suite.variants() else None,
     )
 
 
@@ -186,15 +198,27 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
 def tune(params: Path, dataset: str, name: str) -> Path:
     """Stage ``tune-<group>@<dataset>-<method>``: ``results/tuned/<dataset>/<method>.yaml``.
 
-    An Optuna study with the suite's ``tune`` budget on the first seed's run config
-    (validation split only); the suite's values when the budget is 0 or nothing is tunable.
+    An Optuna study with the suite's ``tune`` budget on the first seed's run config (validation
+    split only; with ``tune.seeds`` k > 1 the mean over the first k seeds); the suite's values
+    when the budget is 0 or nothing is tunable. A sweep variant is never tuned: its file holds
+    its fixed point.
     """
-    from snnkd.tune.stage import tune_stage
+    from snnkd.tune.stage import tune_stage, tuned_path, write_untuned
 
     suite = load(params)
     suite.require(dataset, method=name, source=str(params))
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
+    if name in suite.variants():
+        why = "a sweep point, its hyper-parameters fixed by the suite's `sweeps`"
+        return write_untuned({**base, "method": name}, tuned_path(dataset, name), why)
     t = suite.tune
+    seeds = suite.seeds[: t.seeds] if t.seeds > 1 else None
     return tune_stage(
-        base, trials=t.trials, epochs=t.epochs, objectives=t.objectives, batch=suite.jobs, pruner=t.pruner
+        base,
+        trials=t.trials,
+        epochs=t.epochs,
+        objectives=t.objectives,
+        batch=suite.jobs,
+        pruner=t.pruner,
+        seeds=seeds,
     )

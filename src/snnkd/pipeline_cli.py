@@ -26,9 +26,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
         print(f"{path}: plan regenerated")
     else:  # what the setup stage refuses, plan included
         s = plan.load_checked(args.name or PARAMS)
-        runs = len(s.datasets) * len(s.methods) * len(s.seeds)
+        runs = len(s.datasets) * len(s.run_names()) * len(s.seeds)
+        what = f"{len(s.methods)} methods"
+        what = f"({what} + {len(s.variants())} sweep points)" if s.variants() else what
         print(
-            f"suite {s.suite}: {len(s.datasets)} datasets x {len(s.methods)} methods x {len(s.seeds)} seeds "
+            f"suite {s.suite}: {len(s.datasets)} datasets x {what} x {len(s.seeds)} seeds "
             f"= {runs} runs, {len(s.datasets) * len(s.networks)} reference networks; valid"
         )
     return 0

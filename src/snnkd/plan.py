@@ -10,8 +10,9 @@ per-stage facts it needs are written into ``params.yaml`` by ``snnkd suite plan`
   changed file re-runs that stage and, through ``splits.json``, what learns from it;
 * ``plan.networks``: one record per (dataset, reference network): what it learns
   from (a checkpoint, or the dataset's split file) and its method's plugin file;
-* ``plan.runs``: one record per (dataset, method), read by the one ``tune`` block
-  and the one ``method`` block of ``dvc.yaml``: the network it learns from
+* ``plan.runs``: one record per (dataset, method) and per (dataset, sweep variant), read by the
+  one ``tune`` block and the one ``method`` block of ``dvc.yaml``: its ``methods`` entry (the
+  settings it reads: a variant's method, else the method itself), the network it learns from
   (teacher, spiking teacher, assistant, or the folder of the ``scratch``
   checkpoints for a full-precision twin) and up to two plugin files (a composition
   such as ``kd-mse+logit-reg`` names two; a single method names its file twice).
@@ -111,7 +112,7 @@ def build(suite: Suite) -> dict[str, Any]:
                 "learns_from": learns,
                 **_plugins(plugin_files(net.method, dirs)),
             }
-        for method in suite.methods:
+        for method in suite.run_names():
             group = suite.group_of(method)
             if group == "twin":
                 learns = (CHECKPOINTS_DIR / dataset / REFERENCE).as_posix()
@@ -122,8 +123,9 @@ def build(suite: Suite) -> dict[str, Any]:
             runs[f"{dataset}-{method}"] = {
                 "dataset": dataset,
                 "method": method,
+                "entry": suite.method_of(method),
                 "learns_from": learns,
-                **_plugins(plugin_files(method, dirs)),
+                **_plugins(plugin_files(suite.method_of(method), dirs)),
             }
     data = [d for d in suite.datasets if d not in folders]
     return {"data": data, "folders": folders, "networks": networks, "runs": runs}

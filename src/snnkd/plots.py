@@ -3,16 +3,17 @@
 Every figure reads one row per (dataset, method, seed) and shows, per method, the
 mean over seeds with error bars: in the trade-off figures the 95 % t confidence
 interval of the mean on both axes (:func:`snnkd.stats.mean_ci`; none with a single
-seed), with ``scratch``'s means drawn as dashed reference lines; elsewhere one standard
-deviation (``ddof=1``). Each method keeps one colour and
-one marker in every figure (:func:`styles`), and legends sit outside the axes,
-so no point is hidden.
+seed), with ``scratch``'s means drawn as dashed reference lines, and a sweep's points (its
+variants, :mod:`snnkd.sweeps`) in their method's colour, open, joined in increasing value;
+elsewhere one standard deviation (``ddof=1``). Layers are drawn in the network's order. Each
+method keeps one colour and one marker in every figure (:func:`styles`), and legends sit outside
+the axes, so no point is hidden.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -79,28 +80,44 @@ def _legend(fig, style: dict[str, dict[str, str]], bars: bool = False) -> None:
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9, title="method")
 
 
-def _tradeoff_axis(ax, part: pd.DataFrame, x: str, style, reference: str = "scratch") -> None:
+def _errorbar(ax, row, x: str, scale: float, style: dict[str, str], hollow: bool = False) -> None:
+    xm, xs = getattr(row, f"{x}_mean"), getattr(row, f"{x}_ci")
+    ym, ys = row.test_accuracy_mean, row.test_accuracy_ci
+    ax.errorbar(
+        scale * xm,
+        100 * ym,
+        xerr=None if pd.isna(xs) else scale * xs,
+        yerr=None if pd.isna(ys) else 100 * ys,
+        fmt=style["marker"],
+        color=style["color"],
+        markersize=6 if hollow else 7,
+        capsize=3,
+        elinewidth=1,
+        **(_open_marker(style["color"]) if hollow else {"markeredgecolor": "white", "markeredgewidth": 0.6}),
+    )
+
+
+def _open_marker(colour: str) -> dict[str, object]:
+    """A sweep point's marker: open, in its method's colour."""
+    return {"markerfacecolor": "white", "markeredgecolor": colour, "markeredgewidth": 1.2}
+
+
+def _tradeoff_axis(
+    ax, part: pd.DataFrame, x: str, style, reference: str = "scratch", sweeps: Mapping[str, str] | None = None
+) -> None:
     label, scale = AXES[x]
+    sweeps = sweeps or {}
     for row in part[part["method"] == reference].itertuples(index=False):
         ax.axvline(scale * getattr(row, f"{x}_mean"), color="#777777", ls="--", lw=0.9, zorder=0)
         ax.axhline(100 * row.test_accuracy_mean, color="#777777", ls="--", lw=0.9, zorder=0)
-    for row in part.itertuples(index=False):
-        s = style[row.method]
-        xm, xs = getattr(row, f"{x}_mean"), getattr(row, f"{x}_ci")
-        ym, ys = row.test_accuracy_mean, row.test_accuracy_ci
-        ax.errorbar(
-            scale * xm,
-            100 * ym,
-            xerr=None if pd.isna(xs) else scale * xs,
-            yerr=None if pd.isna(ys) else 100 * ys,
-            fmt=s["marker"],
-            color=s["color"],
-            markersize=7,
-            capsize=3,
-            elinewidth=1,
-            markeredgecolor="white",
-            markeredgewidth=0.6,
-        )
+    for row in part[~part["method"].isin(list(sweeps))].itertuples(index=False):
+        _errorbar(ax, row, x, scale, style[row.method])
+    for method in dict.fromkeys(sweeps.values()):  # each sweep: its points in value order, joined
+        names = [n for n, m in sweeps.items() if m == method]
+        pts = part.set_index("method").reindex(names).dropna(subset=["test_accuracy_mean"])
+        ax.plot(scale * pts[f"{x}_mean"], 100 * pts["test_accuracy_mean"], color=style[method]["color"], lw=1)
+        for row in pts.reset_index().itertuples(index=False):
+            _errorbar(ax, row, x, scale, style[method], hollow=True)
     ax.set(xlabel=label, ylabel="test accuracy (%)")
     ax.grid(alpha=0.3)
 
@@ -110,17 +127,21 @@ def tradeoffs(
     xs: list[str] | None = None,
     datasets: list[str] | None = None,
     methods: Iterable[str] | None = None,
+    sweeps: Mapping[str, str] | None = None,
 ):
     """Accuracy against each of ``xs`` (default: spikes, SynOps, energy), one row of panels per dataset.
 
-    ``methods`` fixes the colours and markers (default: the methods in ``runs``).
+    ``methods`` fixes the colours and markers (default: the methods in ``runs``); ``sweeps`` maps
+    each sweep variant in ``runs`` to its method, in curve order: its points take the method's style.
     """
     plt = _pyplot()
+    sweeps = dict(sweeps or {})
     xs = xs or list(AXES)
     datasets = datasets or sorted(runs["dataset"].unique())
     runs = runs[runs["dataset"].isin(datasets)]
     stats = per_method(runs, ["test_accuracy", *xs])
-    style = styles(methods if methods is not None else runs["method"])
+    plain = runs["method"][~runs["method"].isin(list(sweeps))]
+    style = styles(methods if methods is not None else [*plain, *sweeps.values()])
     single = len(xs) * len(datasets) == 1  # the main trade-off plot on its own: larger
     width, height = (8.0, 5.4) if single else (4.8, 3.9)
     fig, axes = plt.subplots(
@@ -129,19 +150,28 @@ def tradeoffs(
     for r, dataset in enumerate(datasets):
         part = stats[stats["dataset"] == dataset]
         for c, x in enumerate(xs):
-            _tradeoff_axis(axes[r][c], part, x, style)
+            _tradeoff_axis(axes[r][c], part, x, style, sweeps=sweeps)
             axes[r][c].set_title(f"{dataset}: accuracy vs {AXES[x][0].split(' (')[0]}", fontsize=10)
-    fig.suptitle(
-        "Test accuracy against activity and cost (mean, 95 % CI over seeds on both axes; dashed: scratch)",
-        fontsize=11,
-    )
+    title = "Test accuracy against activity and cost (mean, 95 % CI over seeds on both axes; dashed: scratch"
+    title += "; open, joined: a sweep's points)" if sweeps else ")"
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    _legend(fig, {m: style[m] for m in sorted(runs["method"].unique())})
+    _legend(fig, {m: style[m] for m in sorted({*plain.unique(), *sweeps.values()})})
     return fig
 
 
-def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None, methods: Iterable[str] | None = None):
-    """Mean firing rate of every spiking layer: one group per layer, one bar per method, ± 1 std."""
+def firing_rates(
+    runs: pd.DataFrame,
+    datasets: list[str] | None = None,
+    methods: Iterable[str] | None = None,
+    order: Mapping[str, Sequence[str]] | None = None,
+):
+    """Mean firing rate of every spiking layer: one group per layer, one bar per method, ± 1 std.
+
+    Layers in ``order[dataset]`` (the network's order, :func:`snnkd.layer_ops.fanouts`) come first
+    in that order, any other layer after them by name: never the table's column order, which
+    depends on where the runs were read from.
+    """
     plt = _pyplot()
     prefix = "firing_rate/"
     cols = [c for c in runs.columns if c.startswith(prefix)]
@@ -150,7 +180,9 @@ def firing_rates(runs: pd.DataFrame, datasets: list[str] | None = None, methods:
     fig, axes = plt.subplots(len(datasets), 1, figsize=(11, 3.6 * len(datasets)), squeeze=False)
     for ax, dataset in zip(axes[:, 0], datasets, strict=True):
         part = runs[runs["dataset"] == dataset]
-        layers = [c for c in cols if part[c].notna().any()]
+        named = [f"{prefix}{n}" for n in (order or {}).get(dataset, [])]
+        layers = [c for c in [*named, *sorted(cols)] if c in cols and part[c].notna().any()]
+        layers = list(dict.fromkeys(layers))
         methods = sorted(part["method"].unique())
         width = 0.85 / max(1, len(methods))
         for j, method in enumerate(methods):
@@ -214,13 +246,13 @@ def png(fig, path: Path | None = None, dpi: int = 110) -> bytes:
     return data
 
 
-def pareto(runs: pd.DataFrame, path: Path) -> Path:
-    """``pareto.png``: accuracy against spikes, SynOps and energy per dataset."""
-    png(tradeoffs(runs), path)
+def pareto(runs: pd.DataFrame, path: Path, sweeps: Mapping[str, str] | None = None) -> Path:
+    """``pareto.png``: accuracy against spikes, SynOps and energy per dataset (sweeps as curves)."""
+    png(tradeoffs(runs, sweeps=sweeps), path)
     return path
 
 
-def layer_rates(runs: pd.DataFrame, path: Path) -> Path:
-    """``firing_rates.png``: firing rate per layer and method with error bars."""
-    png(firing_rates(runs), path)
+def layer_rates(runs: pd.DataFrame, path: Path, order: Mapping[str, Sequence[str]] | None = None) -> Path:
+    """``firing_rates.png``: firing rate per layer (in the network's ``order``) and method, error bars."""
+    png(firing_rates(runs, order=order), path)
     return path

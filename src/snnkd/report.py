@@ -5,16 +5,20 @@ figure is a matplotlib PNG embedded as a ``data:`` URI, so it opens offline and
 makes no network request. Per dataset it shows the leaderboard (the same display
 frames as ``leaderboard.md``), accuracy against spikes per sample (the main
 trade-off), SynOps and energy with 95 % CIs over seeds on both axes and scratch as
-the reference, activity at iso-accuracy in the three units and activity per layer
-(:mod:`snnkd.tradeoff`), the validation curves (mean and a band over seeds), firing rates per layer, the
+the reference (a sweep's points joined as its curve, and their table), activity at
+iso-accuracy in the three units and activity per layer (:mod:`snnkd.tradeoff`), the validation
+curves (mean and a band over seeds), firing rates per layer, the
 NeuroBench metrics and the reference networks; then the suite's budgets, the
 software versions and the git commit.
+
+The page is a function of the runs and the code: no wall-clock time, layers in the network's
+order, so the same runs give the same bytes whether they were read from MLflow or from their
+published files.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
 import json
 import subprocess
@@ -181,13 +185,18 @@ def tuning(suite: Suite) -> dict[str, Any]:
 def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames, curves, nb) -> str:
     runs = result["runs"]
     part = runs[runs["dataset"] == dataset]
+    points = result.get("points", runs)  # the methods' runs and the sweeps' points
+    points = points[points["dataset"] == dataset]
+    sweeps = result.get("sweeps", {})
+    order = result.get("layer_order")
     methods = sorted(runs["method"].unique())
     body = [f'<h2 id="{_e(dataset)}">{_e(dataset)}</h2>', "<h3>Leaderboard</h3>"]
     body.append(_frame(frames[dataset]) if dataset in frames else "<p>No leaderboard rows.</p>")
     body.append("<h3>Accuracy against spikes per sample</h3>")
     body.append(
         _image(
-            plots.tradeoffs(part, ["spikes_per_sample"], methods=methods), f"{dataset}: accuracy vs spikes"
+            plots.tradeoffs(points, ["spikes_per_sample"], methods=methods, sweeps=sweeps),
+            f"{dataset}: accuracy vs spikes",
         )
     )
     body.append("<h3>Accuracy against SynOps and against energy</h3>")
@@ -199,11 +208,16 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     )
     body.append(
         _image(
-            plots.tradeoffs(part, ["synops", "energy_pj"], methods=methods),
+            plots.tradeoffs(points, ["synops", "energy_pj"], methods=methods, sweeps=sweeps),
             f"{dataset}: accuracy vs SynOps, energy",
         )
     )
     delta = result.get("margin_pp", 0.5)
+    sweep_views = tradeoff.curve_frames(result.get("curves", pd.DataFrame()))
+    if dataset in sweep_views:
+        body.append("<h3>Trade-off curves (sweeps)</h3>")
+        body.append(f'<p class="note">{_e(tradeoff.CURVE_LEGEND)}</p>')
+        body.append(_frame(sweep_views[dataset]))
     iso = tradeoff.iso_frames(result.get("iso", pd.DataFrame()))
     if dataset in iso:
         body.append("<h3>Activity at iso-accuracy</h3>")
@@ -220,7 +234,7 @@ def _dataset_section(dataset: str, result: dict[str, Any], suite: Suite, frames,
     else:
         body.append('<p class="note">No curve.csv found for this dataset.</p>')
     body.append("<h3>Firing rate per layer</h3>")
-    body.append(_image(plots.firing_rates(part, methods=methods), f"{dataset}: firing rates"))
+    body.append(_image(plots.firing_rates(part, methods=methods, order=order), f"{dataset}: firing rates"))
     body.append("<h3>NeuroBench metrics (mean over seeds)</h3>")
     nb_part = nb[nb["dataset"] == dataset].drop(columns="dataset")
     if len(nb_part):  # one row per NeuroBench metric, one column per method
@@ -242,7 +256,8 @@ def render(result: dict[str, Any], suite: Suite) -> str:
     nb = neurobench_table(runs)
     left = result.get("left_out")
     n_left = 0 if left is None else len(left)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    n_points = len(result.get("points", runs)) - len(runs)
+    swept = f" and {n_points} runs of sweep points" if n_points else ""
     nav = " ".join(f'<a href="#{_e(d)}">{_e(d)}</a>' for d in datasets)
     sections = "\n".join(_dataset_section(d, result, suite, frames, curves, nb) for d in datasets)
     return f"""<!DOCTYPE html>
@@ -252,7 +267,7 @@ def render(result: dict[str, Any], suite: Suite) -> str:
 <style>{STYLE}</style></head>
 <body>
 <h1>snnkd report: suite <code>{_e(suite.suite)}</code></h1>
-<p class="note">Generated {stamp} from {len(runs)} runs ({n_left} left out) of
+<p class="note">Built from {len(runs)} runs{swept} ({n_left} left out) of
 {len(datasets)} datasets. Trade-off figures: 95 % t CI of the mean over seeds on both axes, scratch
 dashed; other error bars and bands: ± 1 standard deviation over seeds.
 Energy: 45 nm, E = E<sub>MAC</sub>·MACs + E<sub>AC</sub>·SynOps, batch norm folded.</p>

@@ -566,18 +566,24 @@ def start(
     state_dir: Path,
     resume: bool,
     role: str = "method",
+    variant: str | None = None,
 ) -> Tracker:
-    """A Tracker for a prepared :class:`~snnkd.run.Run`."""
+    """A Tracker for a prepared :class:`~snnkd.run.Run`; a sweep ``variant`` names the run and is
+    tagged ``snnkd.variant`` (its ``snnkd.method`` stays the method it runs)."""
     params = flatten(cfg.model_dump(exclude={"hparams"}))
     params.update({f"hparams.{k}": v for k, v in run.hparams.items()})
     teacher = getattr(run, "teacher", None)
     model = f"{cfg.model}-ann" if cfg.ann else cfg.model
-    name = f"{role}/{cfg.dataset}/{model}/{cfg.method.replace(' ', '')}/seed{cfg.seed}"
+    label = variant or cfg.method.replace(" ", "")
+    name = f"{role}/{cfg.dataset}/{model}/{label}/seed{cfg.seed}"
+    tags = run_tags(cfg, run, suite=suite, stage=stage, role=role)
+    if variant is not None:
+        tags[f"{TAG}variant"] = variant
     return Tracker(
         experiment=experiment_name(suite),
         run_name=name,
         params=params,
-        tags=run_tags(cfg, run, suite=suite, stage=stage, role=role),
+        tags=tags,
         state_dir=state_dir,
         resume=resume,
         teacher_sha256=teacher.digest if teacher else None,

@@ -16,13 +16,19 @@ while preserving accuracy"; MD-SNN's "at iso-accuracy") for a method against the
    change is an activity reduction "at iso-accuracy" only where step 2 says equivalent or
    non-inferior. A point whose spikes fall while its SynOps rise is named so.
 
+Trade-off curves (:func:`sweep_curves`): a suite's sweeps (:mod:`snnkd.sweeps`) give each method
+several points, its variants; per dataset each point's test accuracy, spikes per sample, SynOps
+and energy, mean over seeds with the 95 % t CI, in increasing value of the swept weight, with the
+reference (``scratch``) first. A declared point with no runs is listed as "not run".
+
 Activity per layer (:mod:`snnkd.layer_ops`): spikes ``S_l = r_l T N_l`` and attributed SynOps
 ``S_l F_l`` of every spiking layer, per method, with the change against the reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,6 +140,80 @@ def iso_accuracy(
             rows.append({"dataset": dataset, "method": fam, "point": "", "accuracy_verdict": "no point"
                          " non-inferior on validation", "iso_accuracy": False})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+CURVE_AXES = ("test_accuracy", "spikes_per_sample", "synops", "energy_pj")
+NOT_RUN = "not run"
+
+
+def sweep_curves(
+    runs: pd.DataFrame, variants: Mapping[str, Any], datasets: Iterable[str], reference: str = "scratch"
+) -> pd.DataFrame:
+    """Per dataset: the reference's point, then every sweep's points (``variants``: name ->
+    :class:`snnkd.sweeps.Variant`, in curve order), each with its mean and 95 % t CI over seeds of
+    :data:`CURVE_AXES`; a point without runs has ``status`` "not run". Empty without sweeps."""
+    rows: list[dict[str, Any]] = []
+    if not variants:
+        return pd.DataFrame(rows)
+    for dataset in datasets:
+        part = runs[runs["dataset"] == dataset] if len(runs) else runs
+        points = [("reference", reference, "", np.nan)]
+        points += [(v.family, v.name, v.hparam, v.value) for v in variants.values()]
+        for family, point, hparam, value in points:
+            sub = part[part["method"] == point] if len(part) else part
+            row: dict[str, Any] = {"dataset": dataset, "sweep": family, "point": point,
+                                   "hparam": hparam, "value": value, "n_seeds": int(sub["seed"].nunique())
+                                   if len(sub) else 0}  # fmt: skip
+            row["status"] = "" if len(sub) else NOT_RUN
+            for col in CURVE_AXES:
+                ci = S.mean_ci(sub[col].to_numpy()) if len(sub) and col in sub else S.mean_ci([])
+                row.update({f"{col}_mean": ci.mean, f"{col}_ci_low": ci.low, f"{col}_ci_high": ci.high})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_ci(row: Mapping[str, Any], col: str, scale: float, fmt: str) -> str:
+    mean, low, high = (row[f"{col}_{k}"] for k in ("mean", "ci_low", "ci_high"))
+    if pd.isna(mean):
+        return "–"
+    ci = "" if pd.isna(low) else f" [{format(scale * low, fmt)}, {format(scale * high, fmt)}]"
+    return format(scale * mean, fmt) + ci
+
+
+def by_dataset(table: pd.DataFrame, rows: Callable[[pd.DataFrame], list[dict]]) -> dict[str, pd.DataFrame]:
+    """``{dataset: DataFrame(rows(part))}`` over ``table``'s datasets, sorted; empty for an empty table."""
+    if table.empty:
+        return {}
+    return {str(d): pd.DataFrame(rows(part)) for d, part in table.groupby("dataset", sort=True)}
+
+
+def curve_frames(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per dataset, :func:`sweep_curves` as display strings (one row per point)."""
+
+    def rows(part: pd.DataFrame) -> list[dict]:
+        return [
+            {
+                "sweep": r["sweep"],
+                "point": r["point"],
+                "value": "–" if pd.isna(r["value"]) else f"{r['value']:g}",
+                "seeds": r["status"] or f"{r['n_seeds']}",
+                "test acc % [95% CI]": _mean_ci(r, "test_accuracy", 100.0, ".2f"),
+                "spikes/sample [95% CI]": _mean_ci(r, "spikes_per_sample", 1.0, ".1f"),
+                "SynOps [95% CI]": _mean_ci(r, "synops", 1.0, ".4g"),
+                "energy nJ [95% CI]": _mean_ci(r, "energy_pj", 1e-3, ".2f"),
+            }
+            for r in part.to_dict("records")
+        ]
+
+    return by_dataset(curves, rows)
+
+
+CURVE_LEGEND = (
+    "Trade-off curves: every point of the suite's sweeps (one hyper-parameter of a method at a fixed "
+    "value, never tuned, run over the suite's seeds), in increasing value, with `scratch` as the "
+    "reference: mean over seeds with its 95 % t CI on each axis. Activity at iso-accuracy below reads "
+    "each sweep as one method (its point chosen on validation accuracy)."
+)
 
 
 def layer_activity(runs: pd.DataFrame, fanouts: dict[str, dict], reference: str = "scratch") -> pd.DataFrame:

@@ -49,15 +49,42 @@ def validation_metrics(run: Any, energy: bool) -> dict[str, float]:
 
 
 def train_and_score(
-    spec: TuneSpec, hparams: Mapping[str, Any], on_epoch: Callable[[int, float], None]
+    spec: TuneSpec,
+    hparams: Mapping[str, Any],
+    on_epoch: Callable[[int, float], None],
+    one: Callable[..., dict[str, float]] | None = None,
 ) -> dict[str, float]:
-    """Train one configuration for ``spec``'s epochs and return its validation metrics."""
+    """Train one configuration for ``spec``'s epochs and return its validation metrics.
+
+    With several seeds (``spec.run_seeds``), each trains in turn and every metric is the mean
+    over them, ``m = (1/k) sum_s m_s`` (the per-seed values are kept under ``seed<s>/<metric>``);
+    only the first seed's epochs are reported, so pruning reads one curve per trial as before.
+    ``one(spec, hparams, seed, on_epoch)`` trains and scores one seed (default: :func:`train_one`).
+    """
+    one = one or train_one
+    per_seed = []
+    for i, seed in enumerate(spec.run_seeds):
+        report = on_epoch if i == 0 else (lambda epoch, acc: None)
+        per_seed.append(one(spec, hparams, seed, report))
+    if len(per_seed) == 1:
+        return per_seed[0]
+    out = {k: sum(m[k] for m in per_seed) / len(per_seed) for k in per_seed[0]}
+    for seed, m in zip(spec.run_seeds, per_seed, strict=True):
+        out.update({f"seed{seed}/{k}": v for k, v in m.items()})
+    return out
+
+
+def train_one(
+    spec: TuneSpec, hparams: Mapping[str, Any], seed: int, on_epoch: Callable[[int, float], None]
+) -> dict[str, float]:
+    """Train ``spec``'s run with ``hparams`` and ``seed`` to its plateau; its validation metrics."""
     from snnkd.config import validate
     from snnkd.run import prepare
     from snnkd.train import fit
 
     data = dict(spec.base)
     data["hparams"] = {**spec.base.get("hparams", {}), **hparams}
+    data["seed"] = seed
     cfg = validate(data)
     run = prepare(cfg)
 

@@ -67,6 +67,11 @@ class TuneSpec(BaseModel):
         description="trials asked together and trained at once in forked processes (one worker only); "
         "the study's history, and so its result, does not depend on which finishes first",
     )
+    seeds: tuple[int, ...] = Field(
+        (),
+        description="seeds whose validation scores a trial averages (two or more); empty: the base "
+        "config's seed alone",
+    )
 
     @property
     def method(self) -> str:
@@ -89,9 +94,17 @@ class TuneSpec(BaseModel):
     def metrics(self) -> list[str]:
         return [OBJECTIVES[o][0] for o in self.objectives]
 
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """The seeds a trial trains: ``seeds``, or the base config's seed alone."""
+        return self.seeds or (int(self.base.get("seed", 0)),)
+
     def fingerprint(self) -> str:
         """What must be equal for two commands to share one study (not the budget or workers)."""
-        blob = json.dumps({"base": self.base, "objectives": self.objectives}, sort_keys=True)
+        what: dict[str, Any] = {"base": self.base, "objectives": self.objectives}
+        if self.seeds:  # only where set: a one-seed study keeps the fingerprint it always had
+            what["seeds"] = list(self.seeds)
+        blob = json.dumps(what, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

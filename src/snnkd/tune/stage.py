@@ -36,7 +36,8 @@ def tuned_hparams(dataset: str, method: str, results_dir: str | Path = "results"
     return dict(data["hparams"])
 
 
-def _write_untuned(base: Mapping[str, Any], path: Path, why: str) -> Path:
+def write_untuned(base: Mapping[str, Any], path: Path, why: str) -> Path:
+    """The run's own hyper-parameters as its tuned file, with the reason it was not tuned."""
     body = {"dataset": base["dataset"], "method": base["method"], "hparams": dict(base.get("hparams", {}))}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"# Not tuned: {why}; the suite's own hyper-parameters.\n" + yaml.safe_dump(body))
@@ -54,12 +55,15 @@ def tune_stage(
     mlflow: bool = True,
     batch: int = 1,
     pruner: str = "median",
+    seeds: list[int] | None = None,
 ) -> Path:
     """Tune the run config ``base`` (its ``hparams`` are the suite's values, not fixed ones).
 
     ``base`` is the RunConfig data of the method's run (dataset, model, teacher checkpoint,
     seed...). Hyper-parameters are searched over the plugin's full space; the study is
-    resumable (journal file under ``runs/tuning/``). Returns the tuned YAML's path.
+    resumable (journal file under ``runs/tuning/``). With ``seeds`` (two or more), a trial's
+    objective is the mean over those seeds' validation scores (:class:`TuneSpec` ``seeds``).
+    Returns the tuned YAML's path.
     """
     from snnkd.methods import get_method
     from snnkd.tune import study
@@ -72,27 +76,29 @@ def tune_stage(
         n for n, hp in get_method(method, base.get("plugin_dirs", [])).hparams.items() if is_searchable(hp)
     ]
     if not space:
-        return _write_untuned(base, path, f"'{method}' has no hyper-parameter to search")
+        return write_untuned(base, path, f"'{method}' has no hyper-parameter to search")
     if trials <= 0:
-        return _write_untuned(base, path, "the suite's tune budget is 0 trials")
+        return write_untuned(base, path, "the suite's tune budget is 0 trials")
     data = {k: v for k, v in base.items() if k != "hparams"}
     if epochs is not None:  # else the run's own budget (max epochs, patience): trials train to a plateau
         data["train"] = {**dict(base.get("train", {})), "epochs": epochs}
     budget = data.get("train", {}).get("epochs", "default")
     objs = parse_objectives(objectives)
+    over = f"-{len(seeds)}seeds" if seeds and len(seeds) > 1 else ""
     spec = TuneSpec(
         base=data,
         trials=trials,
         objectives=objs,
         storage=storage or default_storage(dataset, slug(method)),
         # a pruner other than the default is another study (a resumed journal must not mix them)
-        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}"
+        study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}{over}"
         + ("" if pruner == "median" else f"-{pruner}"),
         results_dir=str(results_dir),
         mlflow=mlflow,
         sampler_seed=int(base.get("seed", 0)),
         batch=batch,
         pruner=pruner,
+        seeds=tuple(seeds) if seeds and len(seeds) > 1 else (),
     )
     study.run(spec, quiet=True)
     return path

@@ -154,10 +154,7 @@ def summarize(study: Any, spec: TuneSpec) -> StudyResult:
         )
     if not pts:
         raise SnnkdError(f"study {spec.study}: no trial completed ({counts})")
-    if spec.multi:
-        chosen = choose(pts)
-    else:
-        chosen = max(pts, key=lambda p: (p.accuracy, -p.number))
+    chosen = choose(pts) if spec.multi else best(pts, order_free=bool(spec.seeds))
     trial = study.trials[chosen.number]
     values = {k: float(v) for k, v in trial.user_attrs.items() if k.startswith("val_")}
     res_dir = Path(spec.results_dir)
@@ -175,6 +172,7 @@ def summarize(study: Any, spec: TuneSpec) -> StudyResult:
         "objectives": list(spec.objectives),
         "budget": {"trials": spec.trials, "epochs": spec.base.get("train", {}).get("epochs")},
         "seed": spec.base.get("seed", 0),
+        **({"seeds": list(spec.seeds)} if spec.seeds else {}),
         "selection": selection_rule(spec),
         "chosen": {"trial": chosen.number, "params": chosen.params, "values": values},
         "counts": counts,
@@ -195,8 +193,19 @@ def summarize(study: Any, spec: TuneSpec) -> StudyResult:
     return StudyResult(spec.study, chosen.params, values, chosen.number, counts, files)
 
 
+def best(pts: list[Point], order_free: bool = False) -> Point:
+    """The most accurate point; a tie goes to the earliest trial, or with ``order_free`` (a study
+    over several seeds) to the smallest hyper-parameter values, so that the trial order never decides."""
+    if order_free:
+        return min(pts, key=lambda p: (-p.accuracy, sorted(p.params.items())))
+    return max(pts, key=lambda p: (p.accuracy, -p.number))
+
+
 def selection_rule(spec: TuneSpec) -> str:
     if not spec.multi:
+        if spec.seeds:
+            seeds = ", ".join(map(str, spec.seeds))
+            return f"highest mean validation accuracy over seeds {seeds} (ties: smallest values)"
         return "highest validation accuracy"
     return (
         f"lowest validation {OBJECTIVES[spec.objectives[1]][0][4:]} among Pareto-optimal trials "
@@ -240,9 +249,11 @@ def write_tuned(
 ) -> Path:
     """The tuned settings as a partial run config (``snnkd train --config`` reads it)."""
     fixed = dict(spec.base.get("hparams", {}))
+    seed = spec.base.get("seed", 0)
+    over = f"mean over seeds {', '.join(map(str, spec.seeds))}" if spec.seeds else f"seed {seed}"
     header = (
         f"# Tuned by `snnkd tune`: study {spec.study}, {spec.trials} trials x "
-        f"{spec.base.get('train', {}).get('epochs')} epochs, seed {spec.base.get('seed', 0)},\n"
+        f"{spec.base.get('train', {}).get('epochs')} epochs, {over},\n"
         f"# objectives {','.join(spec.objectives)}; chosen trial {chosen.number} by {selection_rule(spec)}.\n"
         + "".join(f"# {k}: {v:.6g}\n" for k, v in sorted(values.items()))
         + (f"# WARNING: {warning}\n" if warning else "")

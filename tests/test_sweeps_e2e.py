@@ -1,0 +1,113 @@
+"""`dvc repro` of a suite with a 2-point sweep (digits, 1 epoch, 2 seeds): the variants run through the
+`tune` and `method` stages and are published with their curve rows; the leaderboard and report built
+from MLflow and from the published files are byte-identical; the leaderboard stage depends on every
+module `snnkd leaderboard` imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_pipeline_e2e import _env, _fresh_copy, _sh
+
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = ("logit-reg.lambda_z-0.001", "logit-reg.lambda_z-0.1")
+OUTPUTS = (
+    "leaderboard.csv", "leaderboard.md", "report.html", "neurobench.csv", "pareto.png", "firing_rates.png",
+)  # fmt: skip
+SUITE = {
+    "suite": "sweep-smoke",
+    "datasets": ["digits"],
+    "seeds": [0, 1],
+    "jobs": 2,
+    "student": "student",
+    "common": {"T": 2, "encoder": "direct", "device": "cpu", "threads": 1,
+               "train": {"batch_size": 128, "lr": 0.004}},
+    "budgets": {"digits": {"train": {"epochs": 1}}},
+    "networks": {},
+    "methods": {"scratch": {}, "logit-reg": {"hparams": {"lambda_z": 0.01}}},
+    "groups": {"none": ["scratch", "logit-reg"], "teacher": [], "spiking": [], "assistant": [], "twin": []},
+    "tune": {"trials": 0, "objectives": "accuracy"},
+    "sweeps": {"logit-reg": {"lambda_z": {"grid": "log", "points": 2, "low": 0.001, "high": 0.1}}},
+}  # fmt: skip
+
+# what prints the snnkd files a leaderboard built from files imports, relative to the package root
+IMPORTS = """
+import sys, contextlib, io
+from pathlib import Path
+import snnkd
+from snnkd.cli import main
+sys.argv = ["snnkd", "leaderboard", "--from-files", "--no-log", "--out", "from-files"]
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main()
+root = Path(snnkd.__file__).resolve().parents[2]
+for name, mod in sorted(sys.modules.items()):
+    path = getattr(mod, "__file__", None)
+    if name.startswith("snnkd") and path and Path(path).resolve().is_relative_to(root / "src"):
+        print(Path(path).resolve().relative_to(root).as_posix())
+sys.exit(code)
+"""
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep")
+    env = _env(tmp)
+    repo = _fresh_copy(tmp / "repo", env)
+    (repo / "params.yaml").write_text(yaml.safe_dump(SUITE, sort_keys=False))
+    _sh(["snnkd", "suite", "plan"], repo, env)
+    out = _sh(["dvc", "repro"], repo, env)
+    imported = _sh([sys.executable, "-c", IMPORTS], repo, env).split()
+    return repo, env, out, imported
+
+
+def test_the_sweep_points_run_through_the_tune_and_method_stages_and_are_published(swept):
+    from mlflow import MlflowClient
+
+    repo, _, out, _ = swept
+    for name in VARIANTS:
+        assert f"Running stage 'tune@digits-{name}'" in out and f"Running stage 'method@digits-{name}'" in out
+        tuned = (repo / "results" / "tuned" / "digits" / f"{name}.yaml").read_text()
+        assert tuned.startswith("# Not tuned: a sweep point")
+        for seed in (0, 1):
+            folder = repo / "results" / "runs" / "digits" / name / f"seed{seed}"
+            record = json.loads((folder / "run.json").read_text())
+            assert record["config"]["method"] == "logit-reg"
+            assert record["config"]["hparams"] == {"lambda_z": float(name.rsplit("-", 1)[1])}
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("snnkd-sweep-smoke")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("snnkd.role") == "method"]
+    tagged = sorted((r.data.tags.get("snnkd.variant", "-"), r.data.tags["snnkd.method"]) for r in runs)
+    assert tagged == sorted([(v, "logit-reg") for v in VARIANTS for _ in (0, 1)]
+                            + [("-", "logit-reg")] * 2 + [("-", "scratch")] * 2)  # fmt: skip
+    board = pd.read_csv(repo / "results" / "leaderboard.csv")
+    assert sorted(board["method"]) == ["logit-reg", "scratch"]  # the sweep's points are curve rows
+    text = (repo / "results" / "leaderboard.md").read_text()
+    curve = text.split("### digits: trade-off curves", 1)[1].split("###", 1)[0]
+    rows = [line for line in curve.splitlines() if line.startswith("| ")][1:]
+    assert [r.split("|")[2].strip() for r in rows] == ["scratch", *VARIANTS]
+    assert all(r.split("|")[4].strip() == "2" for r in rows)  # every point over both seeds
+    assert "logit-reg (lambda_z sweep)" in text.split("activity at iso-accuracy", 1)[1]
+    assert "Runs left out: 0." in text
+
+
+def test_the_report_from_mlflow_and_from_files_is_byte_identical(swept):
+    repo, _, _, _ = swept
+    for name in OUTPUTS:
+        assert (repo / "from-files" / name).read_bytes() == (repo / "results" / name).read_bytes(), name
+
+
+def test_the_leaderboard_stage_depends_on_every_module_it_imports(swept):
+    _, _, _, imported = swept
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["leaderboard"]
+    deps = [d for d in stage["deps"] if d.startswith("src/")]
+    missing = [f for f in imported if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+    assert "src/snnkd/tradeoff.py" in imported and missing == []
+    assert "params.yaml" in stage["deps"]
+    assert subprocess.run(["git", "ls-files", "--error-unmatch", *deps], cwd=ROOT,
+                          capture_output=True).returncode == 0  # fmt: skip
