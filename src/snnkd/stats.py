@@ -83,15 +83,20 @@ def mean_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval
     return Interval(mean, float(ci.low), float(ci.high), len(x))
 
 
-def paired(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Paired:
-    """Paired comparison of matched samples ``a`` and ``b``: mean difference, CI, t and Wilcoxon p."""
-    from scipy import stats
-
+def finite_pairs(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Matched samples ``a`` and ``b`` (e.g. one per seed) kept where both are finite."""
     x, y = np.asarray(a, float), np.asarray(b, float)
     if x.shape != y.shape:
         raise ValueError(f"paired samples differ in length: {len(x)} and {len(y)}")
     keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
+    return x[keep], y[keep]
+
+
+def paired(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> Paired:
+    """Paired comparison of matched samples ``a`` and ``b``: mean difference, CI, t and Wilcoxon p."""
+    from scipy import stats
+
+    x, y = finite_pairs(a, b)
     d = x - y
     n = len(d)
     if n == 0:
@@ -221,11 +226,7 @@ def equivalence(a: Sequence[float], b: Sequence[float], delta: float) -> Equival
     from scipy import stats
     from statsmodels.stats.weightstats import ttost_paired
 
-    x, y = np.asarray(a, float), np.asarray(b, float)
-    if x.shape != y.shape:
-        raise ValueError(f"paired samples differ in length: {len(x)} and {len(y)}")
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
+    x, y = finite_pairs(a, b)
     d = x - y
     n = len(d)
     nan = math.nan
