@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline_e2e import _env, _fresh_copy, _sh
+from smoke_repo import fresh_copy, sh, smoke_env
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("logit-reg.lambda_z-0.001", "logit-reg.lambda_z-0.1")
@@ -57,12 +57,12 @@ sys.exit(code)
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
-    env = _env(tmp)
-    repo = _fresh_copy(tmp / "repo", env)
+    env = smoke_env(tmp)
+    repo = fresh_copy(tmp / "repo", env)
     (repo / "params.yaml").write_text(yaml.safe_dump(SUITE, sort_keys=False))
-    _sh(["snnkd", "suite", "plan"], repo, env)
-    out = _sh(["dvc", "repro"], repo, env)
-    imported = _sh([sys.executable, "-c", IMPORTS], repo, env).split()
+    sh(["snnkd", "suite", "plan"], repo, env)
+    out = sh(["dvc", "repro"], repo, env)
+    imported = sh([sys.executable, "-c", IMPORTS], repo, env).split()
     return repo, env, out, imported
 
 
