@@ -232,7 +232,7 @@ class Suite(_Strict):
         if network is not None:
             asked.append(("network", network, list(self.networks)))
         if method is not None:
-            asked.append(("method", method, list(self.methods)))
+            asked.append(("method", method, list(self.run_names())))  # sweep variants too
         if seed is not None:
             asked.append(("seed", seed, self.seeds))
         for what, name, valid in asked:
