@@ -239,7 +239,12 @@ def test_three_workers_share_one_postgres_study(in_tmp, pg_url):
 
     trials = _study(pg_url, "shared").get_trials()
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == 3 * k and len(trials) == 3 * k
+    assert len(complete) == 3 * k
+    # a worker that asked while the last trials were finishing holds a surplus trial: failed,
+    # marked, numbered after the budget, and never trained (the race between workers is by design)
+    surplus = [t for t in trials if t not in complete]
+    assert all(t.state == TrialState.FAIL and t.user_attrs.get("surplus") for t in surplus)
+    assert all(t.number >= 3 * k for t in surplus) and len(surplus) < 3
     assert sorted(t.number for t in complete) == list(range(3 * k))
     assert all(t.value is not None and t.user_attrs["val_accuracy"] == t.value for t in complete)
     pids = {t.user_attrs["worker"]["pid"] for t in complete}
