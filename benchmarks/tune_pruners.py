@@ -3,8 +3,8 @@
 Each study is the one ``dvc repro`` runs (``snnkd.pipeline.tune``): the first seed's run config of
 the method, the suite's ``tune`` budget (``trials``; every trial trains to its plateau), trials in
 batches of ``jobs`` (``TuneSpec.batch``), the seeded TPE sampler. Only the pruner changes
-(:mod:`snnkd.tune.pruners`: ``median``, the default, ``halving``, ``hyperband``), epochs as the
-resource. The pruners of one study run one after another, their order reversed from study to study
+(:mod:`snnkd.tune.pruners`: ``median``, the default, ``halving``, ``hyperband`` and Optuna's own
+``hyperband-async``), epochs as the resource. The pruners of one study run one after another, their order reversed from study to study
 (the machine is shared); each in a fresh journal and result folder under a temporary directory,
 without MLflow.
 
@@ -28,7 +28,7 @@ from snnkd.threads import pin_isa_environment
 
 ISA = pin_isa_environment()  # before torch starts, as the snnkd command does
 
-PRUNERS = ("median", "halving", "hyperband")
+PRUNERS = ("median", "halving", "hyperband", "hyperband-async")
 
 
 def run_study(dataset: str, method: str, pruner: str, tmp: Path) -> dict:

@@ -1,5 +1,6 @@
 """The multi-fidelity pruners (:mod:`snnkd.tune.pruners`): epochs are the resource, and a study's trials
-and pruning decisions are the same on a re-run (in batches too, for ``halving`` and ``median``)."""
+and pruning decisions are the same on a re-run (in batches too, for ``halving``, ``hyperband`` and
+``median``)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def _history(tmp: Path, pruner: str, batch: int, slow_above: float | None, trial
     return [(t.number, t.state.name, t.params, t.last_step) for t in study.get_trials()]
 
 
-@pytest.mark.parametrize("pruner", ["halving", "median"])
+@pytest.mark.parametrize("pruner", ["halving", "hyperband", "median"])
 def test_batched_pruning_does_not_depend_on_which_trial_gets_further_first(tmp_path, pruner):
     first, second = _history(tmp_path, pruner, 3, 0.01), _history(tmp_path, pruner, 3, 1.0)
     third = _history(tmp_path, pruner, 3, 1e-4)
@@ -71,10 +72,29 @@ def test_halving_prunes_only_at_its_rungs_in_epochs(tmp_path):
     assert pruned_at and pruned_at <= rungs
 
 
-def test_hyperband_uses_epochs_and_is_deterministic_serially(tmp_path):
-    pruner = pruners.make("hyperband", EPOCHS, 12)
+def test_hyperband_brackets_are_optunas(tmp_path):
+    """Same bracket count, shares and trial-to-bracket draw as Optuna's HyperbandPruner (R = 9, η = 3:
+    floor(log_3 9) + 1 = 3 brackets b, shares ceil(3 * 3^s / (s + 1)) with s = 2 - b: 9, 5, 3)."""
+    ours = pruners.make("hyperband", EPOCHS, 12)
+    assert isinstance(ours, pruners.FinishedHyperband)
+    assert ours.brackets == 3 and ours.budgets == [9, 5, 3]
+    study = optuna.create_study(study_name="brackets", direction="maximize")
+    theirs = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)
+    theirs._try_initialization(study)  # a test may read a library's internals; the code never does
+    frozen = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING)
+    drawn = []
+    for number in range(300):
+        frozen.number = number
+        drawn.append(ours.bracket(study, number))
+        assert drawn[-1] == theirs._get_bracket_id(study, frozen)
+    assert set(drawn) == {0, 1, 2}
+
+
+def test_async_hyperband_uses_epochs_and_is_deterministic_serially(tmp_path):
+    pruner = pruners.make("hyperband-async", EPOCHS, 12)
     assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-    first, second = _history(tmp_path, "hyperband", 1, None), _history(tmp_path, "hyperband", 1, 0.5)
+    first = _history(tmp_path, "hyperband-async", 1, None)
+    second = _history(tmp_path, "hyperband-async", 1, 0.5)
     assert first == second
     # Hyperband's brackets start successive halving at 1, 3 and 9 epochs (reduction factor 3)
     pruned_at = {step for _, state, _, step in first if state == "PRUNED"}
