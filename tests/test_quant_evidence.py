@@ -172,3 +172,10 @@ def test_out_must_be_a_folder(results, tmp_path, capsys):
     code = main(["quant-evidence", "--results", str(results), "--out", str(tmp_path / "file")])
     one_line_error(capsys, code, "--out: ")
     assert not (results / "quant.md").exists()
+
+
+def test_a_setting_is_one_value_or_one_per_dataset():
+    assert quant.setting([("a", 1), ("b", 1), ("b", None)]) == "1"
+    assert quant.setting([("b", 0.004), ("a", 0.002), ("a", 0.002)]) == "0.002 (a), 0.004 (b)"
+    assert quant.setting([("a", 1), ("a", 2)]) == "per run (run.json)"
+    assert quant.setting([]) == "–"

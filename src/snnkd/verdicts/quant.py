@@ -233,9 +233,19 @@ def scheme_table(table: list[Row], dataset: str, bits_list: list[int], steps_lis
     return lines
 
 
-def _one(values: Iterable[Any], what: str = "per run (run.json)") -> str:
-    found = sorted({str(v) for v in values if v is not None})
-    return found[0] if len(found) == 1 else what
+def setting(pairs: Iterable[tuple[str, Any]]) -> str:
+    """A setting of the runs as text, from ``(dataset, value)`` pairs: the value when every run has
+    it, else one value per dataset (``0.002 (digits), 0.004 (mnist-5k)``), else ``per run``."""
+    pairs = [(d, v) for d, v in pairs if v is not None]
+    values = {str(v) for _, v in pairs}
+    if len(values) <= 1:
+        return next(iter(values), "–")
+    by_dataset: dict[str, set[str]] = {}
+    for d, v in pairs:
+        by_dataset.setdefault(d, set()).add(str(v))
+    if all(len(v) == 1 for v in by_dataset.values()):
+        return ", ".join(f"{next(iter(v))} ({d})" for d, v in sorted(by_dataset.items()))
+    return "per run (run.json)"
 
 
 def teacher_steps(runs: Runs) -> dict[str, str]:
@@ -275,34 +285,43 @@ def tables(table: list[Row], teacher_t: dict[str, str] | None = None) -> str:
 
 
 def method_text(runs: Runs, results: str, teacher_t: dict[str, str]) -> str:
-    """The paragraph above the tables: the runs' shared settings, read from their ``run.json``."""
-    configs = [_config(r) for seeds in runs.values() for r in seeds.values()]
-    configs = [c for c in configs if c.get("method") == FP_METHOD or c.get("method") in QUANTIZED]
-    train = [c.get("train") or {} for c in configs]
-    md = [c.get("hparams") or {} for c in configs if c.get("method") == "md-snn"]
-    patience = {t.get("patience") for t in train}
-    epochs = _one(t.get("epochs") for t in train)
-    budget = f"at most {epochs} epochs" + (
-        f", early stopping with patience {_one(patience)} on validation accuracy (best weights kept)"
-        if patience - {None, 0}
+    """The paragraph above the tables: the runs' settings, read from their ``run.json``."""
+    configs = [
+        (dataset, _config(r))
+        for (dataset, _), seeds in sorted(runs.items())
+        for r in seeds.values()
+        if _config(r).get("method") == FP_METHOD or _config(r).get("method") in QUANTIZED
+    ]
+
+    def train(key: str) -> str:
+        return setting((d, (c.get("train") or {}).get(key)) for d, c in configs)
+
+    def md(key: str) -> str:
+        return setting(
+            (d, (c.get("hparams") or {}).get(key)) for d, c in configs if c.get("method") == "md-snn"
+        )
+
+    stopping = any((c.get("train") or {}).get("patience") for _, c in configs)
+    budget = f"at most {train('epochs')} epochs" + (
+        f", early stopping with patience {train('patience')} on validation accuracy (best weights kept)"
+        if stopping
         else " (no early stopping)"
     )
-    optimizer = _one(OPTIMIZERS.get(t.get("optimizer"), t.get("optimizer")) for t in train)
+    optimizer = setting(
+        (d, OPTIMIZERS.get(o, o)) for d, c in configs if (o := (c.get("train") or {}).get("optimizer"))
+    )
     seeds = len({s for seeds in runs.values() for s in seeds})
-    teacher = _one(teacher_t.values(), "per run")
     return (
-        f"`snnkd quant-evidence` on `{results}`: {_one(c.get('model') for c in configs)} preset of each "
-        f"dataset, {_one(c.get('encoder') for c in configs)} encoding, {optimizer} "
-        f"(lr {_one(t.get('lr') for t in train)}), batch {_one(t.get('batch_size') for t in train)}, "
-        f"{budget}; {seeds} seeds; md-snn at τ = {_one(h.get('tau') for h in md)}, "
-        f"α = {_one(h.get('alpha') for h in md)}, β = {_one(h.get('beta') for h in md)}. Weights and "
-        "membrane at the same bit width b. Schemes: `lsq` (per-channel LSQ weight steps, membrane "
-        "quantized on [-2, 2) before firing) and `mint` (one step per layer shared by weights and "
-        "membrane, tanh and clamp, membrane quantized after leak and reset). md-snn's teacher is the "
-        f"seed's full-precision student at T = {teacher}; at a smaller student T its membranes are "
-        "averaged into the student's steps. Paired differences over seeds with 95 % t CIs; p-values of "
-        "paired t-tests, Holm-corrected over each table of a dataset (`snnkd.stats`). Per-run rows: "
-        "`quant.csv`."
+        f"`snnkd quant-evidence` on `{results}`: {setting((d, c.get('model')) for d, c in configs)} preset "
+        f"of each dataset, {setting((d, c.get('encoder')) for d, c in configs)} encoding, {optimizer} "
+        f"(lr {train('lr')}), batch {train('batch_size')}, {budget}; {seeds} seeds; md-snn at "
+        f"τ = {md('tau')}, α = {md('alpha')}, β = {md('beta')}. Weights and membrane at the same bit "
+        "width b. Schemes: `lsq` (per-channel LSQ weight steps, membrane quantized on [-2, 2) before "
+        "firing) and `mint` (one step per layer shared by weights and membrane, tanh and clamp, membrane "
+        "quantized after leak and reset). md-snn's teacher is the seed's full-precision student at "
+        f"T = {setting(teacher_t.items())}; at a smaller student T its membranes are averaged into the "
+        "student's steps. Paired differences over seeds with 95 % t CIs; p-values of paired t-tests, "
+        "Holm-corrected over each table of a dataset (`snnkd.stats`). Per-run rows: `quant.csv`."
     )
 
 
