@@ -188,3 +188,12 @@ def test_the_evidence_claims_name_the_evidence_suites_methods():
             assert {cmp.method, cmp.against} <= methods
         assert set(claim.iso_accuracy) <= methods
     assert spec.reference in methods
+
+
+def test_a_compared_metric_missing_from_a_run_is_one_line(toy, tmp_path, capsys):
+    results, spec = toy
+    spec.write_text(CLAIMS.replace("metric: spikes_per_sample, want: cut", "metric: synops, want: cut"))
+    out = tmp_path / "claims.md"
+    expected = "--results: runs/toy/kd/seed0/metrics.json: synops: missing (a claim compares it)"
+    one_line_error(capsys, _run(results, spec, out, "--margin-pp", "0.5"), expected)
+    assert not out.exists()

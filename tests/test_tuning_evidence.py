@@ -110,3 +110,15 @@ def test_no_runs_is_one_line(suites, tmp_path, capsys):
     one_line_error(capsys, main(["tuning-evidence", "--tuned", str(tuned), "--default", str(default)]),
                    "--default: no run in ")  # fmt: skip
     assert not (tuned / "tuning.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("hparams: [", "not a readable YAML file"), ("- 1\n", "expected a mapping with `hparams:`")],
+)
+def test_a_damaged_choice_is_one_line(suites, capsys, text, expected):
+    tuned, default = suites
+    (tuned / "tuned" / "toy" / "kd.yaml").write_text(text)
+    code = main(["tuning-evidence", "--tuned", str(tuned), "--default", str(default)])
+    one_line_error(capsys, code, f"--choices: {tuned / 'tuned' / 'toy' / 'kd.yaml'}: {expected}")
+    assert not (tuned / "tuning.md").exists()

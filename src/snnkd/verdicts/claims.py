@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from snnkd import stats as S
+from snnkd.errors import ConfigError
 from snnkd.verdicts.claims_spec import METRICS, Claims, Comparison
 from snnkd.verdicts.runs import Runs
 
@@ -69,6 +70,11 @@ def claim_rows(runs: Runs, dataset: str, comparisons: list[Comparison], delta: f
     for cmp in comparisons:
         a, b = runs.get((dataset, cmp.method)), runs.get((dataset, cmp.against))
         if a and b:
+            for name, seeds in ((cmp.method, a), (cmp.against, b)):
+                lacking = [s for s in sorted(seeds) if cmp.metric not in seeds[s]]
+                if lacking:
+                    where = f"runs/{dataset}/{name}/seed{lacking[0]}/metrics.json"
+                    raise ConfigError(f"--results: {where}: {cmp.metric}: missing (a claim compares it)")
             rows.append((cmp, *compare(a, b, cmp.metric, cmp.sign, delta)))
     primary = S.holm([e.p_tost if e else c.p_t for _, _, c, e, _ in rows])
     lower = S.holm([e.p_noninferior if e else c.p_t for _, _, c, e, _ in rows])

@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from snnkd import stats as S
+from snnkd.errors import ConfigError
 from snnkd.verdicts.runs import Runs
 
 PRODUCER = "snnkd tuning-evidence"
@@ -57,8 +58,15 @@ def chosen(choices: Path | None, dataset: str, method: str) -> str:
     path = None if choices is None else choices / dataset / f"{method}.yaml"
     if path is None or not path.is_file():
         return "suite's own (nothing to tune)"
-    text = path.read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(
+            f"--choices: {path}: not a readable YAML file ({str(err).splitlines()[0]})"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("hparams") or {}, dict):
+        raise ConfigError(f"--choices: {path}: expected a mapping with `hparams:` (the tune stage's file)")
     hp = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
         for k, v in sorted((data.get("hparams") or {}).items())
