@@ -151,9 +151,10 @@ def test_bad_results_are_one_line_and_nothing_is_written(toy, tmp_path, capsys, 
         ),
         (CLAIMS.replace("want: gain}", "want: more}", 1), "claims.a.compare.0.want: Input should be"),
         ("[1, 2]", "must hold a mapping"),
+        (CLAIMS.replace("suite: toy", "suite: ../toy"), "toy.yaml: suite: '../toy' is not a valid name"),
         ("suite: [", "not valid YAML"),
     ],
-    ids=["unknown-field", "equal-on-spikes", "unknown-want", "not-a-mapping", "not-yaml"],
+    ids=["unknown-field", "equal-on-spikes", "unknown-want", "not-a-mapping", "bad-suite-name", "not-yaml"],
 )
 def test_bad_claims_files_are_one_line(toy, tmp_path, capsys, text, expected):
     results, spec = toy

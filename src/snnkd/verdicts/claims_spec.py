@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from snnkd.errors import ConfigError
+from snnkd.names import check_name
 
 CLAIMS_DIR = Path("benchmarks/claims")
 #: the metrics a comparison may name, with the label its row shows; only accuracy is in points
@@ -96,7 +97,7 @@ def load(path: Path) -> Claims:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must hold a mapping")
     try:
-        return Claims.model_validate(data)
+        claims = Claims.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "claims"
@@ -106,3 +107,5 @@ def load(path: Path) -> Claims:
             else first["msg"].removeprefix("Value error, ")
         )
         raise ConfigError(f"{path}: {where}: {msg}") from None
+    check_name(claims.suite, f"{path}: suite")  # it names benchmarks/<suite>.yaml
+    return claims
