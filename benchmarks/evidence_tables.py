@@ -8,7 +8,8 @@ runs are copied to ``<evidence>/runs/<dataset>/<method>/seed<k>/`` and its refer
 those folders out where the pipeline publishes them (``results/runs``, ``results/networks``) in
 a scratch folder, builds the leaderboard there with ``snnkd leaderboard --from-files``'s code
 (:func:`snnkd.leaderboard.build`), and copies the leaderboard, report, NeuroBench table and
-plots into ``<evidence>``; then it writes ``<evidence>/claims.md`` with ``evidence_claims.py``.
+plots into ``<evidence>``; then it writes ``<evidence>/claims.md`` with ``snnkd claims``' code
+(:mod:`snnkd.verdicts.claims`, the claims of ``benchmarks/claims/evidence.yaml``).
 Runs of the suite that are not there are listed as left out.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -49,9 +49,12 @@ def build(evidence: Path, out: Path | None = None) -> None:
             os.chdir(here)
         for name in OUTPUTS:
             shutil.copyfile(work / "out" / name, out / name)
-    claims = [sys.executable, str(ROOT / "benchmarks" / "evidence_claims.py")]
-    subprocess.run([*claims, "--runs", str(evidence / "runs"), "--out", str(out / "claims.md")],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    from snnkd.atomic import atomic_text
+    from snnkd.verdicts import claims, claims_spec, runs
+
+    spec = claims_spec.load(claims_spec.claims_file("evidence", ROOT / claims_spec.CLAIMS_DIR))
+    margin = suite.load(ROOT / "benchmarks" / f"{spec.suite}.yaml", full=False).margin_pp
+    atomic_text(out / "claims.md", claims.render(runs.load(evidence), spec, margin))
 
 
 def main() -> int:

@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from snnkd.scale.command import add_parser as add_scale_parser
 
     add_scale_parser(sub)
+    from snnkd.verdicts.command import register as add_verdict_parsers
+
+    add_verdict_parsers(sub)
     return parser
 
 
