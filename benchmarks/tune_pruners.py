@@ -4,9 +4,9 @@ Each study is the one ``dvc repro`` runs (``snnkd.pipeline.tune``): the first se
 the method, the suite's ``tune`` budget (``trials``; every trial trains to its plateau), trials in
 batches of ``jobs`` (``TuneSpec.batch``), the seeded TPE sampler. Only the pruner changes
 (:mod:`snnkd.tune.pruners`: ``median``, the default, ``halving``, ``hyperband`` and Optuna's own
-``hyperband-async``), epochs as the resource. The pruners of one study run one after another, their order reversed from study to study
-(the machine is shared); each in a fresh journal and result folder under a temporary directory,
-without MLflow.
+``hyperband-async``), epochs as the resource. The pruners of one study run one after another,
+their order reversed from study to study (the machine is shared); each in a fresh journal and
+result folder under a temporary directory, without MLflow.
 
 Per study and pruner: core-time (CPU seconds of the forked trial processes), wall time, epochs
 trained over all trials, pruned trials, and the chosen (best) trial's validation accuracy; then the

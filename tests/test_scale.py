@@ -33,6 +33,13 @@ def ray_local():
         os.environ["PYTHONPATH"] = old
 
 
+def _with_ray_auth(env: dict) -> dict:
+    """``env`` with this process's Ray authentication settings: the local test cluster turned token
+    authentication on (``RAY_AUTH_MODE=token``) after ``env`` was copied, and a process that connects
+    to an explicit address never turns it on by itself."""
+    return {**env, **{k: v for k, v in os.environ.items() if k.startswith("RAY_AUTH")}}
+
+
 def _kill_stage_worker_once(stage_cmd: str, killed: list[int], stop: threading.Event) -> None:
     """kill -9 the Ray worker running the task of the stage whose command is ``stage_cmd``, once
     that command has trained for a few seconds."""
@@ -80,10 +87,6 @@ def test_smoke_suite_through_the_executor(ray_local, smoke_plain, tmp_path, monk
     assert second.returncode == 0 and "every stage is up to date; nothing to run" in second.stderr
 
 
-@pytest.mark.skip(
-    reason="a second process connecting to a test cluster is refused by Ray 2.60 (InvalidAuthToken, "
-    "with RAY_AUTH_MODE disabled) in the full suite on this machine; passes alone; to fix next round"
-)
 def test_two_nodes_each_with_its_own_workspace(smoke_plain, tmp_path):
     from ray.cluster_utils import Cluster
 
@@ -92,7 +95,7 @@ def test_two_nodes_each_with_its_own_workspace(smoke_plain, tmp_path):
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     try:
-        sh(["snnkd", "scale", "--address", cluster.address], repo, env)
+        sh(["snnkd", "scale", "--address", cluster.address], repo, _with_ray_auth(env))
     finally:
         cluster.shutdown()
     nodes = [d for d in (repo / "runs" / "scale").iterdir() if d.is_dir()]
@@ -113,16 +116,12 @@ def test_trials_as_ray_tasks_are_distinct_and_told_in_order(ray_local, tmp_path,
     assert len({tuple(sorted(p.items())) for _, _, p, _ in on_ray}) == len(on_ray) == 8
 
 
-@pytest.mark.skip(
-    reason="a second process connecting to a test cluster is refused by Ray 2.60 (InvalidAuthToken, "
-    "with RAY_AUTH_MODE disabled) in the full suite on this machine; passes alone; to fix next round"
-)
 def test_a_killed_stage_on_ray_leaves_no_task(ray_local, smoke_plain, tmp_path):
     _, env, _ = smoke_plain
     repo = fresh_copy(tmp_path / "repo", env)
     sh(["snnkd", "pipeline", "setup"], repo, env)
     sh(["snnkd", "pipeline", "data", "digits"], repo, env)
-    env = {**env, "SNNKD_RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
+    env = {**_with_ray_auth(env), "SNNKD_RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
     proc = subprocess.Popen(
         ["snnkd", "pipeline", "method", "digits", "scratch"], cwd=repo, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

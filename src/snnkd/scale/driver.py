@@ -73,8 +73,16 @@ def connect(address: str | None, cpus: int | None) -> Any:
         raise SnnkdError("snnkd scale needs Ray: pip install 'snnkd[ray]'") from None
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except ray.exceptions.AuthenticationError:
+                raise SnnkdError(
+                    f"--address {address}: the cluster asks for a token; export RAY_AUTH_MODE=token "
+                    "(Ray reads it from ~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN)"
+                ) from None
         else:
+            # a new local cluster turns token authentication on (RAY_AUTH_MODE=token in this process's
+            # environment, Ray >= 2.5x): the stage processes inherit it and present the token
             ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     return ray
 
