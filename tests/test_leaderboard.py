@@ -87,7 +87,9 @@ def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     assert left.empty
     assert len(runs) == len(s.datasets) * len(s.methods) * len(s.seeds)
     first = runs.iloc[0]
-    metrics = json.loads((suite_mod.run_dir(s.suite, first.dataset, first.method, 0) / "metrics.json").read_text())
+    metrics = json.loads(
+        (suite_mod.run_dir(s.suite, first.dataset, first.method, 0) / "metrics.json").read_text()
+    )
     assert first.test_accuracy == metrics["test_accuracy"]
     assert any(c.startswith(lb.LAYER) for c in runs.columns)
     table = lb.aggregate(runs)

@@ -155,6 +155,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pl.add_argument(
         "words",
         nargs="*",
+        default=[],
         metavar="ARG",
         help="data: DATASET; network: SUITE DATASET NAME; tune: SUITE DATASET METHOD; "
         "method: SUITE DATASET METHOD [SEED] (default: every seed of the suite)",

@@ -181,8 +181,7 @@ def check(plan: Any, suites: dict[str, Suite], source: str = "params.yaml") -> N
     check_names(plan, source)
     if plan != build(suites):
         raise ConfigError(
-            f"{source}: plan: missing or out of date with the suites' datasets/methods/networks; "
-            "run `snnkd suite plan`"
+            f"{source}: plan: missing or out of date with datasets/methods/networks; run `snnkd suite plan`"
         )
 
 
