@@ -204,8 +204,8 @@ def test_damaged_reference_network_is_named_not_a_traceback(checkout):
     s = suite_mod.parse(_suite_data())
     runs, _ = lb.select(lb.published_runs(s), lb.wanted_runs(s))
     lines = lb.context_lines(s, runs)["digits"]
-    assert any("teacher damaged (results/default/networks/digits/teacher: metrics.json: test_accuracy: 99.5" in x
-               for x in lines), lines  # fmt: skip
+    damaged = "teacher damaged (results/default/networks/digits/teacher: metrics.json: test_accuracy: 99.5"
+    assert any(damaged in x for x in lines), lines
 
 
 def test_an_unwritable_report_leaves_every_old_file_as_it_was(checkout, capsys):

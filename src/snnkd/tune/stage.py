@@ -22,7 +22,7 @@ from snnkd.tune.spec import TuneSpec, default_study_name, parse_objectives, slug
 
 
 def tuned_path(dataset: str, method: str, results_dir: str | Path = "results") -> Path:
-    """``results/tuned/<dataset>/<method>.yaml`` (the method without spaces)."""
+    """``<results_dir>/tuned/<dataset>/<method>.yaml`` (the method without spaces)."""
     return Path(results_dir) / "tuned" / dataset / f"{slug(method)}.yaml"
 
 
