@@ -57,14 +57,12 @@ STEPS = {  # step -> the positional arguments it takes (a trailing "[SEED]" is o
 
 def _words(step: str, words: list[str]) -> list[str]:
     """The step's positional arguments, their count checked (one line naming the usage)."""
+    from snnkd.errors import ConfigError
+
     want = STEPS[step]
     need = len([w for w in want if not w.startswith("[")])
     if not need <= len(words) <= len(want):
-        usage = " ".join(want) or "no arguments"
-        raise_usage = f"pipeline {step}: expected {usage}"
-        from snnkd.errors import ConfigError
-
-        raise ConfigError(raise_usage)
+        raise ConfigError(f"pipeline {step}: expected {' '.join(want) or 'no arguments'}")
     return words
 
 
