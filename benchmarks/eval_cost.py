@@ -68,11 +68,11 @@ def as_before(model: nn.Module) -> Iterator[None]:
 
 
 def _run(dataset: str, backend: str):
-    from snnkd import suite
+    from snnkd import suites
     from snnkd.config import validate
     from snnkd.train import prepare
 
-    data = suite.load("params.yaml").method_config(dataset, "scratch", 0, tuned=False)
+    data = suites.load("params.yaml", "default").method_config(dataset, "scratch", 0, tuned=False)
     data.setdefault("neuron", {})["backend"] = backend
     data["cpu_isa"] = ISA
     return prepare(validate(data))

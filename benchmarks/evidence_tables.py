@@ -1,71 +1,51 @@
 """Rebuild the evidence suite's tables from its committed run files, with no MLflow store.
 
-    python benchmarks/evidence_tables.py [--evidence results/evidence]
+    python benchmarks/evidence_tables.py [--out results/evidence]
 
-The evidence suite (``benchmarks/evidence.yaml``) runs in a separate checkout; its published
-runs are copied to ``<evidence>/runs/<dataset>/<method>/seed<k>/`` and its reference networks'
-``metrics.json`` and ``run.json`` to ``<evidence>/networks/<dataset>/<name>/``. This script lays
-those folders out where the pipeline publishes them (``results/runs``, ``results/networks``) in
-a scratch folder, builds the leaderboard there with ``snnkd leaderboard --from-files``'s code
-(:func:`snnkd.leaderboard.build`), and copies the leaderboard, report, NeuroBench table and
-plots into ``<evidence>``; then it writes ``<evidence>/claims.md`` with ``snnkd claims``' code
-(:mod:`snnkd.verdicts.claims`, the claims of ``benchmarks/claims/evidence.yaml``).
-Runs of the suite that are not there are listed as left out.
+The evidence suite (``benchmarks/evidence.yaml``) publishes into its own folder,
+``results/evidence/`` (``snnkd suite add evidence && dvc repro leaderboard@evidence``), where its
+runs and reference networks are committed. This script is ``snnkd leaderboard --params
+benchmarks/evidence.yaml --from-files`` (:func:`snnkd.leaderboard.build` on those files) followed by
+``snnkd claims``' code (:mod:`snnkd.verdicts.claims`, the claims of
+``benchmarks/claims/evidence.yaml``), writing the leaderboard, report, NeuroBench table, plots and
+``claims.md`` into ``--out``. Runs of the suite that are not there are listed as left out.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import contextlib
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUTS = (
-    "leaderboard.md", "leaderboard.csv", "report.html", "neurobench.csv", "pareto.png", "firing_rates.png",
-)  # fmt: skip
+SUITE = "evidence"
 
 
-def build(evidence: Path, out: Path | None = None) -> None:
-    """Write the tables of the runs under ``evidence`` into ``out`` (default: ``evidence``)."""
-    out = evidence if out is None else out
-    out.mkdir(parents=True, exist_ok=True)
-    from snnkd import leaderboard, plan, suite
+def build(out: Path | None = None) -> Path:
+    """Write the evidence suite's tables, from its files under ``results/evidence/``, into ``out``
+    (default: that folder); returns ``out``."""
+    from snnkd import leaderboard, suite
 
-    with tempfile.TemporaryDirectory(prefix="snnkd-evidence-") as tmp:
-        work = Path(tmp)
-        (work / "results").mkdir()
-        (work / "results" / "runs").symlink_to(evidence / "runs")
-        if (evidence / "networks").is_dir():
-            (work / "results" / "networks").symlink_to(evidence / "networks")
-        params = plan.use("evidence", benchmarks=ROOT / "benchmarks", target=work / "params.yaml")
-        here = Path.cwd()
-        os.chdir(work)
-        try:
-            leaderboard.build(suite.load(params), Path("out"), log=False, from_files=True)
-        finally:
-            os.chdir(here)
-        for name in OUTPUTS:
-            shutil.copyfile(work / "out" / name, out / name)
+    folder = ROOT / suite.suite_dir(SUITE)
+    out = folder if out is None else Path(out).resolve()
+    with contextlib.chdir(ROOT):  # the suite's run folders are relative to the checkout
+        leaderboard.build(suite.load(Path("benchmarks") / f"{SUITE}.yaml"), out, log=False, from_files=True)
     from snnkd.atomic import atomic_text
     from snnkd.verdicts import claims, claims_spec, runs
 
-    spec = claims_spec.load(claims_spec.claims_file("evidence", ROOT / claims_spec.CLAIMS_DIR))
+    spec = claims_spec.load(claims_spec.claims_file(SUITE, ROOT / claims_spec.CLAIMS_DIR))
     margin = suite.load(ROOT / "benchmarks" / f"{spec.suite}.yaml", full=False).margin_pp
-    atomic_text(out / "claims.md", claims.render(runs.load(evidence), spec, margin))
+    atomic_text(out / "claims.md", claims.render(runs.load(folder), spec, margin))
+    return out
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--evidence", type=Path, default=ROOT / "results" / "evidence")
+    p.add_argument("--out", type=Path, help="folder of the tables (default: results/evidence)")
     args = p.parse_args()
-    if not (args.evidence / "runs").is_dir():
-        print(f"evidence_tables: error: --evidence: no folder {args.evidence / 'runs'}", file=sys.stderr)
-        return 2
-    build(args.evidence.resolve())
-    print((args.evidence / "leaderboard.md").read_text())
+    out = build(args.out)
+    print((out / "leaderboard.md").read_text())
     return 0
 
 

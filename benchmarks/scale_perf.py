@@ -68,9 +68,9 @@ def run(suite: str, cpus: int) -> dict:
 def tasks_of_default(mlflow: str | None) -> tuple[dict[str, float], dict[str, set[str]], str]:
     """Tasks (name -> seconds) and their dependencies (name -> names) of this checkout's suite."""
     from snnkd.scale.dag import read
-    from snnkd.suite import load
+    from snnkd.suites import load
 
-    suite = load(ROOT / "params.yaml")
+    suite = load(ROOT / "params.yaml", "default")
     stages, _ = read(ROOT)
     means, source = _durations(mlflow)
     seconds: dict[str, float] = {}
@@ -108,9 +108,9 @@ def tasks_of_default(mlflow: str | None) -> tuple[dict[str, float], dict[str, se
 def _durations(mlflow: str | None) -> tuple[dict, str]:
     data = json.loads(OUT.read_text())["default_repro"]["train_seconds_by_role"]
     if mlflow is None:  # per-role means over the default suite's runs (counts from its plan)
-        from snnkd.suite import load
+        from snnkd.suites import load
 
-        suite = load(ROOT / "params.yaml")
+        suite = load(ROOT / "params.yaml", "default")
         n_methods = len(suite.datasets) * len(suite.methods) * len(suite.seeds)
         n_nets = len(suite.datasets) * len(suite.networks)
         n_trials = len(suite.datasets) * (len(suite.methods) - 1) * suite.tune.trials

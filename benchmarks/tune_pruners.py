@@ -32,12 +32,12 @@ PRUNERS = ("median", "halving", "hyperband", "hyperband-async")
 
 
 def run_study(dataset: str, method: str, pruner: str, tmp: Path) -> dict:
-    from snnkd import suite as S
+    from snnkd import suites as S
     from snnkd.tune import study
     from snnkd.tune.spec import TuneSpec, parse_objectives
     from snnkd.tune.storage import open_storage
 
-    suite = S.load("params.yaml")
+    suite = S.load("params.yaml", "default")
     base = suite.method_config(dataset, method, suite.seeds[0], tuned=False)
     data = {k: v for k, v in base.items() if k != "hparams"}
     if suite.tune.epochs is not None:

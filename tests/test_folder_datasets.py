@@ -239,7 +239,7 @@ def _suite(repo: Path, sources: dict[str, str]) -> None:
     suite["budgets"] = {"fsdd": next(iter(suite["budgets"].values()))}
     for net in suite["networks"].values():
         net["budgets"] = {"fsdd": next(iter(net["budgets"].values()))} if net.get("budgets") else {}
-    (repo / "params.yaml").write_text(yaml.safe_dump(suite))
+    (repo / "params.yaml").write_text(yaml.safe_dump({"suites": {suite["suite"]: suite}}))
 
 
 def _sh(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -263,10 +263,10 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         done = _sh(cmd, repo)
         assert done.returncode == 0, done.stderr
-    from snnkd import plan, suite
+    from snnkd import params_file
 
     monkeypatch.chdir(repo)
-    plan.write(Path("params.yaml"), suite.load("params.yaml"))
+    params_file.replan(Path("params.yaml"))
     plan = yaml.safe_load((repo / "params.yaml").read_text())["plan"]
     assert plan["data"] == [] and plan["folders"] == {"fsdd": {"path": str(folder)}}
     done = _sh(["dvc", "repro", "folder@fsdd"], repo)

@@ -171,7 +171,7 @@ def test_no_triton_noise_on_commands(tmp_path):
 def _suite_file(tmp_path: Path, edit) -> Path:
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     data = copy.deepcopy(data)
-    edit(data)
+    edit(data["suites"]["default"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -192,7 +192,7 @@ def _suite_file(tmp_path: Path, edit) -> Path:
 def test_broken_params_yaml_names_the_key(tmp_path, capsys, edit, expected):
     path = _suite_file(tmp_path, edit)
     code = main(["suite", "check", str(path)])
-    _one_line_error(capsys, code, f"{path}: {expected}")
+    _one_line_error(capsys, code, f"{path}: suites.default: {expected}")
 
 
 def test_params_yaml_malformed_yaml_is_one_line(tmp_path, capsys):

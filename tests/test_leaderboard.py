@@ -75,18 +75,21 @@ def test_layer_rates_mean_over_seeds():
 def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     """``snnkd leaderboard --from-files``: the committed run files give the committed table, byte for byte."""
     from snnkd import suite as suite_mod
+    from snnkd import suites
 
     root = Path(__file__).resolve().parents[1]
-    committed = root / "results" / "leaderboard.csv"
+    committed = root / "results" / "default" / "leaderboard.csv"
     if not committed.is_file():
         pytest.skip("no committed leaderboard")
     monkeypatch.chdir(root)
-    s = suite_mod.load(root / "params.yaml")
+    s = suites.load(root / "params.yaml", "default")
     runs, left = lb.select(lb.published_runs(s), lb.wanted_runs(s))
     assert left.empty
     assert len(runs) == len(s.datasets) * len(s.methods) * len(s.seeds)
     first = runs.iloc[0]
-    metrics = json.loads((suite_mod.run_dir(first.dataset, first.method, 0) / "metrics.json").read_text())
+    metrics = json.loads(
+        (suite_mod.run_dir(s.suite, first.dataset, first.method, 0) / "metrics.json").read_text()
+    )
     assert first.test_accuracy == metrics["test_accuracy"]
     assert any(c.startswith(lb.LAYER) for c in runs.columns)
     table = lb.aggregate(runs)
@@ -102,6 +105,6 @@ def test_evidence_tables_follow_from_committed_run_files(tmp_path):
     spec = importlib.util.spec_from_file_location("evidence_tables", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.build(root / "results" / "evidence", tmp_path)
+    module.build(tmp_path)
     for name in ("leaderboard.csv", "leaderboard.md", "claims.md"):
         assert (tmp_path / name).read_text() == (root / "results" / "evidence" / name).read_text(), name

@@ -30,8 +30,7 @@ OUTPUTS += ("report.html",)  # the last one renamed into place
 
 def _suite_data() -> dict:
     """The default suite cut down to digits, scratch and kd (no plan: the leaderboard needs none)."""
-    data = yaml.safe_load((REPO / "params.yaml").read_text())
-    data.pop("plan")
+    data = yaml.safe_load((REPO / "params.yaml").read_text())["suites"]["default"]
     data["datasets"] = ["digits"]
     data["budgets"] = {"digits": data["budgets"]["digits"]}
     for net in data["networks"].values():
@@ -45,8 +44,9 @@ def _suite_data() -> dict:
 def checkout(tmp_path, monkeypatch) -> Path:
     """A temporary checkout holding the committed digits run files of scratch and kd."""
     for method in METHODS:
-        shutil.copytree(REPO / "results/runs/digits" / method, tmp_path / "results/runs/digits" / method)
-    shutil.copytree(REPO / "results/networks/digits", tmp_path / "results/networks/digits",
+        runs = "results/default/runs/digits"
+        shutil.copytree(REPO / runs / method, tmp_path / runs / method)
+    shutil.copytree(REPO / "results/default/networks/digits", tmp_path / "results/default/networks/digits",
                     ignore=shutil.ignore_patterns("*.pt"))  # fmt: skip
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(_suite_data()))
     monkeypatch.chdir(tmp_path)
@@ -54,7 +54,7 @@ def checkout(tmp_path, monkeypatch) -> Path:
 
 
 def _damaged_folder() -> Path:
-    return suite_mod.run_dir(*DAMAGED)
+    return suite_mod.run_dir("default", *DAMAGED)
 
 
 def _edit_metrics(**values) -> None:
@@ -120,7 +120,9 @@ def _drop(name: str) -> None:
 def _mean_of_sound_kd_seeds() -> float:
     return (
         sum(
-            json.loads((suite_mod.run_dir("digits", "kd", s) / "metrics.json").read_text())["test_accuracy"]
+            json.loads((suite_mod.run_dir("default", "digits", "kd", s) / "metrics.json").read_text())[
+                "test_accuracy"
+            ]
             for s in (0, 1, 2, 4)
         )
         / 4
@@ -198,12 +200,12 @@ def test_leaderboard_command_lists_the_damaged_run_and_never_publishes_750_perce
 
 
 def test_damaged_reference_network_is_named_not_a_traceback(checkout):
-    (checkout / "results/networks/digits/teacher/metrics.json").write_text('{"test_accuracy": 99.5}')
+    (checkout / "results/default/networks/digits/teacher/metrics.json").write_text('{"test_accuracy": 99.5}')
     s = suite_mod.parse(_suite_data())
     runs, _ = lb.select(lb.published_runs(s), lb.wanted_runs(s))
     lines = lb.context_lines(s, runs)["digits"]
-    assert any("teacher damaged (results/networks/digits/teacher: metrics.json: test_accuracy: 99.5" in x
-               for x in lines), lines  # fmt: skip
+    damaged = "teacher damaged (results/default/networks/digits/teacher: metrics.json: test_accuracy: 99.5"
+    assert any(damaged in x for x in lines), lines
 
 
 def test_an_unwritable_report_leaves_every_old_file_as_it_was(checkout, capsys):

@@ -95,7 +95,9 @@ def test_tracked_run_and_leaderboard_through_a_sqlite_server(tmp_path, in_tmp, m
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     s = suite.parse({**yaml.safe_load((ROOT / "benchmarks" / "smoke.yaml").read_text()),
                      "suite": "server", "methods": {"scratch": {}}}, "test")  # fmt: skip
-    out = suite.run_dir("digits", "scratch", 0)  # where the leaderboard looks for the run's run.json
+    out = suite.run_dir(
+        "server", "digits", "scratch", 0
+    )  # where the leaderboard looks for the run's run.json
     args = ["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--suite", "server"]
     assert main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
     result = leaderboard.build(s, in_tmp / "results", uri=url)

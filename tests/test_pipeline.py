@@ -86,16 +86,17 @@ def test_method_configs_get_the_right_teacher_and_readout():
     suite = S.load(ROOT / "benchmarks" / "evidence.yaml")
     assert "teacher" not in suite.method_config("digits", "scratch", 1)
     kd = suite.method_config("digits", "kd", 1)
-    assert kd["teacher"] == "results/networks/digits/teacher/checkpoint.pt" and kd["seed"] == 1
+    assert kd["teacher"] == "results/evidence/networks/digits/teacher/checkpoint.pt" and kd["seed"] == 1
     spikes = suite.method_config("mnist1d", "kd-spike-train", 2)
-    assert spikes["teacher"] == "results/networks/mnist1d/teacher-spiking/checkpoint.pt"
+    assert spikes["teacher"] == "results/evidence/networks/mnist1d/teacher-spiking/checkpoint.pt"
     assert spikes["readout"] == "spiking"
     assert suite.network_config("mnist1d", "teacher-spiking")["readout"] == "spiking"
     assert suite.method_config("digits", "multistage", 0)["teacher"].endswith(
         "digits/assistant/checkpoint.pt"
     )
     assert (
-        suite.method_config("digits", "md-snn", 2)["teacher"] == "results/checkpoints/digits/scratch/seed2.pt"
+        suite.method_config("digits", "md-snn", 2)["teacher"]
+        == "results/evidence/checkpoints/digits/scratch/seed2.pt"
     )
     assert suite.network_config("digits", "assistant")["teacher"].endswith("digits/teacher/checkpoint.pt")
 
@@ -186,20 +187,19 @@ def test_plan_names_each_stage_its_teacher_and_plugin_files():
     suite = S.check(S.Suite.model_validate(data))
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ROOT)
-        built = plan.build(suite)
-    assert built["runs"]["digits-kd"] == {
-        "dataset": "digits", "method": "kd", "entry": "kd",
-        "learns_from": "results/networks/digits/teacher/checkpoint.pt",
+        built = plan.build({"smoke": suite})
+    assert built["runs"]["smoke-digits-kd"] == {
+        "suite": "smoke", "dataset": "digits", "method": "kd", "entry": "kd",
+        "learns_from": "results/smoke/networks/digits/teacher/checkpoint.pt",
         "plugin": "methods/kd.py", "plugin2": "methods/kd.py",
     }  # fmt: skip
-    combo = built["runs"]["digits-kd-mse+logit-reg"]
+    combo = built["runs"]["smoke-digits-kd-mse+logit-reg"]
     assert (combo["plugin"], combo["plugin2"]) == ("methods/kd_mse.py", "methods/logit_reg.py")
-    assert built["runs"]["digits-scratch"]["learns_from"] == "data/prepared/digits/splits.json"
-    assert list(built["networks"]) == ["digits-teacher"]  # no spiking teacher or assistant needed
+    assert built["runs"]["smoke-digits-scratch"]["learns_from"] == "data/prepared/digits/splits.json"
+    assert list(built["networks"]) == ["smoke-digits-teacher"]  # no spiking teacher or assistant needed
+    assert built["suites"] == ["smoke"] and built["data"] == ["digits"]
     with pytest.raises(ConfigError, match="plan: missing or out of date"):
-        plan.check(suite)
-    text = plan.render("suite: smoke\n", built)
-    assert plan.render(text, built) == text  # regenerating replaces the generated part only
+        plan.check(None, {"smoke": suite})
 
 
 def test_device_tags_name_the_cpu_and_its_kernels():

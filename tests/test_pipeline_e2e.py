@@ -53,7 +53,7 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
     from mlflow import MlflowClient
 
     repo, _, env, out = two_runs
-    assert "Running stage 'method@digits-kd'" in out and "Running stage 'leaderboard'" in out
+    assert "Running stage 'method@smoke-digits-kd'" in out and "Running stage 'leaderboard@smoke'" in out
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("snnkd-smoke")
     runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("snnkd.role") == "method"]
@@ -62,13 +62,13 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
     ]  # fmt: skip
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all("train_seconds" in r.data.metrics for r in runs)  # timings live in MLflow
-    board = pd.read_csv(repo / "results" / "leaderboard.csv")
+    board = pd.read_csv(repo / "results" / "smoke" / "leaderboard.csv")
     assert sorted(board["method"]) == ["kd", "scratch"] and set(board["n_seeds"]) == {2}
     for r in runs:
         m = json.loads(
             (
                 repo
-                / "results/runs/digits"
+                / "results/smoke/runs/digits"
                 / r.data.tags["snnkd.method"]
                 / f"seed{r.data.tags['snnkd.seed']}"
                 / "metrics.json"
@@ -76,12 +76,12 @@ def test_smoke_suite_publishes_runs_and_leaderboard(two_runs):
         )
         assert m["test_accuracy"] == pytest.approx(r.data.metrics["test_accuracy"])
         assert "train_seconds" not in m and m["epochs"] >= 1
-    text = (repo / "results" / "leaderboard.md").read_text()
+    text = (repo / "results" / "smoke" / "leaderboard.md").read_text()
     assert "## digits" in text and "epochs trained" in text and "teacher" in text
-    ckpt = repo / "results" / "checkpoints" / "digits" / "kd" / "seed0.pt"
+    ckpt = repo / "results" / "smoke" / "checkpoints" / "digits" / "kd" / "seed0.pt"
     assert ckpt.is_file()
     assert subprocess.run(["git", "check-ignore", "-q", str(ckpt)], cwd=repo).returncode == 0
-    metrics = repo / "results" / "runs" / "digits" / "kd" / "seed0" / "metrics.json"
+    metrics = repo / "results" / "smoke" / "runs" / "digits" / "kd" / "seed0" / "metrics.json"
     assert subprocess.run(["git", "check-ignore", "-q", str(metrics)], cwd=repo).returncode == 1
     assert not (repo / "runs" / "work").exists() or not any((repo / "runs" / "work").iterdir())
 
@@ -103,20 +103,22 @@ def test_no_op_and_honest_dependencies(two_runs):
     plugin = repo / "methods" / "kd.py"
     original = plugin.read_text()
     plugin.write_text(original + "\n# an edit\n")
-    assert _changed(repo, env) == {"tune@digits-kd", "method@digits-kd"}
+    assert _changed(repo, env) == {"tune@smoke-digits-kd", "method@smoke-digits-kd"}
     plugin.write_text(original)
 
     params = repo / "params.yaml"
     text = params.read_text()
-    data = yaml.safe_load(text)
+    full = yaml.safe_load(text)
+    data = full["suites"]["smoke"]
     data["budgets"]["digits"]["train"]["epochs"] = 5  # a student budget
-    params.write_text(yaml.safe_dump(data))
+    params.write_text(yaml.safe_dump(full))
     changed = _changed(repo, env)
     assert not any(stage.startswith("network@") for stage in changed)
-    assert {"method@digits-kd", "method@digits-scratch"} <= changed
+    assert {"method@smoke-digits-kd", "method@smoke-digits-scratch"} <= changed
     data["methods"]["kd"]["hparams"]["alpha"] = 0.7  # one method's parameter
     data["budgets"]["digits"]["train"]["epochs"] = 4
-    params.write_text(yaml.safe_dump(data))
-    # the leaderboard reads params.yaml too (sweeps, margin, budgets in the report): it re-renders
-    assert _changed(repo, env) == {"setup", "tune@digits-kd", "method@digits-kd", "leaderboard"}
+    params.write_text(yaml.safe_dump(full))
+    # the leaderboard reads the suite's settings too (sweeps, margin, budgets in the report): it re-renders
+    changed = {"setup", "tune@smoke-digits-kd", "method@smoke-digits-kd", "leaderboard@smoke"}
+    assert _changed(repo, env) == changed
     params.write_text(text)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import small_config
 
-from snnkd import plan
+from snnkd import params_file, plan
 from snnkd.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,24 +49,39 @@ def smoke(tmp_path, monkeypatch) -> Path:
     (tmp_path / "benchmarks").symlink_to(REPO / "benchmarks")
     (tmp_path / "methods").symlink_to(REPO / "methods")
     monkeypatch.chdir(tmp_path)
-    plan.use("smoke")
+    params_file.use("smoke")
     return tmp_path / "params.yaml"
 
 
 # --- item 9 and 13: a stage of what the suite does not contain ---------------------------------
 
 NOT_IN_SUITE = [
-    (["network", "mnist1d", "teacher"], "dataset 'mnist1d' is not in suite 'smoke'; valid choices: digits"),
     (
-        ["network", "digits", "assistant"],
+        ["network", "smoke", "mnist1d", "teacher"],
+        "dataset 'mnist1d' is not in suite 'smoke'; valid choices: digits",
+    ),
+    (
+        ["network", "smoke", "digits", "assistant"],
         "network 'assistant' is not in suite 'smoke'; valid choices: teacher",
     ),
-    (["method", "digits", "scratch", "99"], "seed '99' is not in suite 'smoke'; valid choices: 0, 1"),
-    (["method", "digits", "nope"], "method 'nope' is not in suite 'smoke'; valid choices: scratch, kd"),
-    (["method", "digits", "nope", "0"], "method 'nope' is not in suite 'smoke'; valid choices: scratch, kd"),
-    (["method", "mnist1d", "scratch"], "dataset 'mnist1d' is not in suite 'smoke'; valid choices: digits"),
     (
-        ["tune", "digits", "logit-reg"],
+        ["method", "smoke", "digits", "scratch", "99"],
+        "seed '99' is not in suite 'smoke'; valid choices: 0, 1",
+    ),
+    (
+        ["method", "smoke", "digits", "nope"],
+        "method 'nope' is not in suite 'smoke'; valid choices: scratch, kd",
+    ),
+    (
+        ["method", "smoke", "digits", "nope", "0"],
+        "method 'nope' is not in suite 'smoke'; valid choices: scratch, kd",
+    ),
+    (
+        ["method", "smoke", "mnist1d", "scratch"],
+        "dataset 'mnist1d' is not in suite 'smoke'; valid choices: digits",
+    ),
+    (
+        ["tune", "smoke", "digits", "logit-reg"],
         "method 'logit-reg' is not in suite 'smoke'; valid choices: scratch, kd",
     ),
 ]
@@ -82,7 +97,7 @@ def test_pipeline_refuses_what_the_suite_does_not_contain(smoke, capsys, argv, e
 
 def test_jobs_must_be_at_least_one(smoke, capsys):
     before = _tree(smoke.parent)
-    code = main(["pipeline", "method", "digits", "scratch", "--jobs", "0"])
+    code = main(["pipeline", "method", "smoke", "digits", "scratch", "--jobs", "0"])
     _one_line_error(capsys, code, "argument --jobs: must be >= 1, got 0")
     assert _tree(smoke.parent) == before
 
@@ -91,8 +106,13 @@ def test_jobs_must_be_at_least_one(smoke, capsys):
 
 
 def _edit(path: Path, edit) -> None:
+    """``edit`` of the smoke suite's settings (and, as ``plan``, of the file's plan)."""
     data = yaml.safe_load(path.read_text())
-    edit(data)
+    suite = data["suites"]["smoke"]
+    suite["plan"] = data.pop("plan")
+    edit(suite)
+    if "plan" in suite:
+        data["plan"] = suite.pop("plan")
     path.write_text(yaml.safe_dump(data))
 
 
@@ -110,7 +130,7 @@ SETUP_REFUSES = {
     "stale plan": (_add_method, "plan: missing or out of date with datasets/methods/networks"),
     "missing plan": (lambda d: d.pop("plan"), "plan: missing or out of date"),
     "hand-edited plan": (
-        lambda d: d["plan"]["runs"]["digits-kd"].update(learns_from="x.pt"),
+        lambda d: d["plan"]["runs"]["smoke-digits-kd"].update(learns_from="x.pt"),
         "plan: missing",
     ),
     "three-method composition": (
@@ -142,7 +162,7 @@ def test_suite_use_refuses_a_three_method_composition(smoke, capsys, tmp_path):
     (tmp_path / "suites/three.yaml").write_text(yaml.safe_dump(data))
     before = smoke.read_bytes()
     with pytest.raises(Exception, match="at most two methods may be composed"):
-        plan.use("three", benchmarks=tmp_path / "suites")
+        params_file.use("three", benchmarks=tmp_path / "suites")
     assert smoke.read_bytes() == before
 
 
@@ -203,7 +223,7 @@ ARGPARSE = [
     ([], "required: command; valid choices for command: train, eval, list, stage, export, tune, suite"),
     (["nope"], "argument command: invalid choice: 'nope' (choose from 'train', 'eval'"),
     (["train", "--nope"], "unrecognized arguments: --nope"),
-    (["suite"], "required: action; valid choices for action: use, check, plan"),
+    (["suite"], "required: action; valid choices for action: add, remove, use, check, plan"),
 ]  # fmt: skip
 
 
@@ -268,7 +288,7 @@ def test_committed_run_identities_do_not_move():
     from snnkd.config import validate
     from snnkd.methods import get_method
 
-    records = sorted((REPO / "results/runs").glob("*/*/seed0/run.json"))
+    records = sorted((REPO / "results/default/runs").glob("*/*/seed0/run.json"))
     assert len(records) >= 10
     for path in records:
         record = json.loads(path.read_text())
@@ -281,9 +301,9 @@ def test_committed_run_identities_do_not_move():
 
 
 def test_provenance_names_the_tuning_epochs_default():
-    from snnkd import report, suite
+    from snnkd import report, suites
 
-    s = suite.load(REPO / "params.yaml", full=False)
+    s = suites.load(REPO / "params.yaml", "default", full=False)
     assert s.tune.epochs is None
     assert report.tuning(s)["epochs"] == "the dataset's budget (to a plateau)"
     html = report._budgets(s)
@@ -305,9 +325,10 @@ def test_suite_use_without_a_name_lists_the_suites(smoke, capsys):
 
 def test_suite_use_writes_the_suite_and_its_plan_at_once(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # plugin files are named relative to the checkout
-    target = plan.use("evidence", target=tmp_path / "params.yaml")
+    target = params_file.use("evidence", target=tmp_path / "params.yaml")
     text = target.read_text()
-    assert (
-        text.startswith((REPO / "benchmarks/evidence.yaml").read_text().rstrip("\n")) and plan.MARKER in text
-    )
+    assert plan.MARKER in text and "\nsuites:\n  evidence:\n" in text
+    benchmark = yaml.safe_load((REPO / "benchmarks/evidence.yaml").read_text())
+    assert yaml.safe_load(text)["suites"] == {"evidence": benchmark}  # the benchmark file, comments kept
+    assert (REPO / "benchmarks/evidence.yaml").read_text().splitlines()[0] in text
     plan.load_checked(target)  # what the setup stage checks

@@ -68,14 +68,14 @@ def results(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     runs = runs_frame()
     for d, m, s in runs[["dataset", "method", "seed"]].itertuples(index=False):
-        folder = run_dir(d, m, s)
+        folder = run_dir("report-test", d, m, s)
         folder.mkdir(parents=True)
         curve = pd.DataFrame({"epoch": [1, 2, 3], "val_accuracy": [0.3, 0.6 + 0.01 * s, METHODS[m]]})
         curve.to_csv(folder / "curve.csv", index=False)
         block = {**NB_BLOCK, "MembraneUpdates": 6000.0 + s} if m != "act-reg" else None
         (folder / "metrics.json").write_text(json.dumps({"test_accuracy": 0.8, "neurobench": block}))
     for d in DATASETS:
-        net = network_dir(d, "teacher")
+        net = network_dir("report-test", d, "teacher")
         net.mkdir(parents=True)
         (net / "metrics.json").write_text(json.dumps({"test_accuracy": 0.9876, "params": 123456}))
     table = lb.aggregate(runs)

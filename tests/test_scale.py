@@ -66,7 +66,7 @@ def test_smoke_suite_through_the_executor(ray_local, smoke_plain, tmp_path, monk
     killed: list[int] = []
     stop = threading.Event()
     killer = threading.Thread(
-        target=_kill_stage_worker_once, args=("pipeline method digits kd", killed, stop), daemon=True
+        target=_kill_stage_worker_once, args=("pipeline method smoke digits kd", killed, stop), daemon=True
     )
     killer.start()
     try:
@@ -76,11 +76,13 @@ def test_smoke_suite_through_the_executor(ray_local, smoke_plain, tmp_path, monk
     assert killed, "no worker was killed"
     assert published(repo) == published(plain)  # every published file, byte for byte
     assert {r.stage for r in report.ran} == {
-        "setup", "data@digits", "network@digits-teacher", "tune@digits-scratch", "tune@digits-kd",
-        "method@digits-scratch", "method@digits-kd", "leaderboard",
+        "setup", "data@digits", "network@smoke-digits-teacher", "tune@smoke-digits-scratch",
+        "tune@smoke-digits-kd", "method@smoke-digits-scratch", "method@smoke-digits-kd", "leaderboard@smoke",
     }  # fmt: skip
-    logs = list((repo / "runs" / "scale").glob("*/method_digits-kd.log"))
-    assert sum(log.read_text().count("$ dvc repro method@digits-kd") for log in logs) == 2  # retried once
+    logs = list((repo / "runs" / "scale").glob("*/method_smoke-digits-kd.log"))
+    assert (
+        sum(log.read_text().count("$ dvc repro method@smoke-digits-kd") for log in logs) == 2
+    )  # retried once
     again = sh(["dvc", "repro"], repo, env)
     assert "Running stage" not in again  # the driver's own final repro left everything up to date
     second = subprocess.run(["snnkd", "scale"], cwd=repo, env=env, capture_output=True, text=True)
@@ -123,8 +125,8 @@ def test_a_killed_stage_on_ray_leaves_no_task(ray_local, smoke_plain, tmp_path):
     sh(["snnkd", "pipeline", "data", "digits"], repo, env)
     env = {**_with_ray_auth(env), "SNNKD_RAY_ADDRESS": ray_local.get_runtime_context().gcs_address}
     proc = subprocess.Popen(
-        ["snnkd", "pipeline", "method", "digits", "scratch"], cwd=repo, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["snnkd", "pipeline", "method", "smoke", "digits", "scratch"], cwd=repo, env=env,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while len(_seed_tasks()) < 2 and time.monotonic() < deadline:

@@ -311,10 +311,15 @@ def test_a_plugin_exiting_at_import_is_one_line_and_trains_nothing(tmp_path, cap
 # --- names reaching a shell or a path ---------------------------------------------------------
 
 
-def _params(tmp_path: Path, edit) -> Path:
-    text = (REPO / "params.yaml").read_text()
-    data = yaml.safe_load(text)
-    edit(data)
+def _params(tmp_path: Path, edit, whole: bool = True) -> Path:
+    """params.yaml with ``edit`` made to its default suite (the plan: ``plan``); ``whole=False``: the
+    default suite's file alone, as a benchmarks/<name>.yaml holds it."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    suite = data["suites"]["default"]
+    suite["plan"] = data.pop("plan")
+    edit(suite)
+    data["plan"] = suite.pop("plan")
+    data = data if whole else suite
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -326,8 +331,12 @@ INJECTIONS = {
     "network": (lambda d: d["networks"].update({"a b": d["networks"]["teacher"]}), "networks.a b"),
     "suite": (lambda d: d.update(suite="../x"), "suite"),
     "plan": (
-        lambda d: d["plan"]["runs"]["digits-kd"].update(method="kd;touch PWNED"),
-        "plan.runs.digits-kd.method",
+        lambda d: d["plan"]["runs"]["default-digits-kd"].update(method="kd;touch PWNED"),
+        "plan.runs.default-digits-kd.method",
+    ),
+    "plan suite": (
+        lambda d: d["plan"]["networks"]["default-digits-teacher"].update(suite="$(touch PWNED)"),
+        "plan.networks.default-digits-teacher.suite",
     ),
     "option": (lambda d: d.update(datasets=["--force"]), "datasets.0"),
 }
@@ -341,7 +350,8 @@ def test_names_reaching_a_shell_are_refused_before_any_plan(tmp_path, monkeypatc
     before = path.read_text()
     monkeypatch.chdir(tmp_path)
     args = ["pipeline", "setup", "--params", str(path)] if action == "setup" else ["suite", action, str(path)]
-    line = _one_line_error(capsys, main(args), f"{path}: {key}: ")
+    where = f"{path}: " if key.startswith("plan") else f"{path}: suites.default: "
+    line = _one_line_error(capsys, main(args), f"{where}{key}: ")
     allowed = "letters, digits, '_', '.' and '-', not beginning with '-', not dots alone"
     assert f"is not a valid name; use {allowed}" in line
     assert path.read_text() == before
@@ -350,7 +360,7 @@ def test_names_reaching_a_shell_are_refused_before_any_plan(tmp_path, monkeypatc
 
 def test_suite_use_refuses_an_injected_benchmark(tmp_path, monkeypatch, capsys):
     (tmp_path / "benchmarks").mkdir()
-    evil = _params(tmp_path, INJECTIONS["datasets"][0])
+    evil = _params(tmp_path, INJECTIONS["datasets"][0], whole=False)
     evil.rename(tmp_path / "benchmarks" / "evil.yaml")
     (tmp_path / "params.yaml").write_text("kept\n")
     monkeypatch.chdir(tmp_path)
@@ -367,7 +377,7 @@ def test_dvc_repro_of_an_injected_params_yaml_runs_nothing(tmp_path):
     env = smoke_env(tmp_path)
     repo = fresh_copy(tmp_path / "repo", env)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["datasets"] = ["digits", "x;touch PWNED", "$(touch PWNED2)"]
+    params["suites"]["smoke"]["datasets"] = ["digits", "x;touch PWNED", "$(touch PWNED2)"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     done = subprocess.run(
         ["dvc", "repro", "--keep-going"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
@@ -375,7 +385,7 @@ def test_dvc_repro_of_an_injected_params_yaml_runs_nothing(tmp_path):
     assert done.returncode != 0
     assert "datasets.1: 'x;touch PWNED' is not a valid name" in done.stdout + done.stderr
     assert not list(tmp_path.rglob("PWNED*"))  # the copy and everything around it
-    assert not (repo / "results" / "suite.json").exists()
+    assert not (repo / "results" / "checked.json").exists()
     assert not (repo / "data" / "prepared" / "digits" / "splits.json").exists()  # not even a valid stage ran
 
 

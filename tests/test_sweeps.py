@@ -74,17 +74,21 @@ def test_a_variant_runs_its_method_with_the_point_fixed_and_the_plan_gives_it_st
     assert cfg["method"] == "logit-reg" and cfg["hparams"] == {"lambda_z": 0.001} and cfg["seed"] == 1
     kd = suite.method_config("digits", "kd.alpha-0.9", 0)
     assert kd["hparams"] == {"tau": 4.0, "alpha": 0.9}  # the suite's tau, the point's alpha
-    assert kd["teacher"] == "results/networks/digits/teacher/checkpoint.pt"
+    assert kd["teacher"] == f"results/{suite.suite}/networks/digits/teacher/checkpoint.pt"
     assert suite.group_of("kd.alpha-0.9") == "teacher"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(ROOT)
-        runs = plan.build(suite)["runs"]
+        runs = plan.build({suite.suite: suite})["runs"]
+    runs = {k.removeprefix(f"{suite.suite}-"): v for k, v in runs.items()}
     assert runs["digits-logit-reg.lambda_z-0.001"] == {
-        "dataset": "digits", "method": "logit-reg.lambda_z-0.001", "entry": "logit-reg",
+        "suite": suite.suite, "dataset": "digits", "method": "logit-reg.lambda_z-0.001", "entry": "logit-reg",
         "learns_from": "data/prepared/digits/splits.json",
         "plugin": "methods/logit_reg.py", "plugin2": "methods/logit_reg.py",
     }  # fmt: skip
-    assert runs["digits-kd.alpha-0.1"]["learns_from"] == "results/networks/digits/teacher/checkpoint.pt"
+    assert (
+        runs["digits-kd.alpha-0.1"]["learns_from"]
+        == f"results/{suite.suite}/networks/digits/teacher/checkpoint.pt"
+    )
     assert runs["digits-kd"]["entry"] == "kd"
     assert len(runs) == len(suite.methods) + 12
 

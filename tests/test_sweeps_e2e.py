@@ -59,7 +59,7 @@ def swept(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     env = smoke_env(tmp)
     repo = fresh_copy(tmp / "repo", env)
-    (repo / "params.yaml").write_text(yaml.safe_dump(SUITE, sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump({"suites": {SUITE["suite"]: SUITE}}, sort_keys=False))
     sh(["snnkd", "suite", "plan"], repo, env)
     out = sh(["dvc", "repro"], repo, env)
     imported = sh([sys.executable, "-c", IMPORTS], repo, env).split()
@@ -71,11 +71,12 @@ def test_the_sweep_points_run_through_the_tune_and_method_stages_and_are_publish
 
     repo, _, out, _ = swept
     for name in VARIANTS:
-        assert f"Running stage 'tune@digits-{name}'" in out and f"Running stage 'method@digits-{name}'" in out
-        tuned = (repo / "results" / "tuned" / "digits" / f"{name}.yaml").read_text()
+        stage = f"sweep-smoke-digits-{name}"
+        assert f"Running stage 'tune@{stage}'" in out and f"Running stage 'method@{stage}'" in out
+        tuned = (repo / "results" / "sweep-smoke" / "tuned" / "digits" / f"{name}.yaml").read_text()
         assert tuned.startswith("# Not tuned: a sweep point")
         for seed in (0, 1):
-            folder = repo / "results" / "runs" / "digits" / name / f"seed{seed}"
+            folder = repo / "results" / "sweep-smoke" / "runs" / "digits" / name / f"seed{seed}"
             record = json.loads((folder / "run.json").read_text())
             assert record["config"]["method"] == "logit-reg"
             assert record["config"]["hparams"] == {"lambda_z": float(name.rsplit("-", 1)[1])}
@@ -85,9 +86,9 @@ def test_the_sweep_points_run_through_the_tune_and_method_stages_and_are_publish
     tagged = sorted((r.data.tags.get("snnkd.variant", "-"), r.data.tags["snnkd.method"]) for r in runs)
     assert tagged == sorted([(v, "logit-reg") for v in VARIANTS for _ in (0, 1)]
                             + [("-", "logit-reg")] * 2 + [("-", "scratch")] * 2)  # fmt: skip
-    board = pd.read_csv(repo / "results" / "leaderboard.csv")
+    board = pd.read_csv(repo / "results" / "sweep-smoke" / "leaderboard.csv")
     assert sorted(board["method"]) == ["logit-reg", "scratch"]  # the sweep's points are curve rows
-    text = (repo / "results" / "leaderboard.md").read_text()
+    text = (repo / "results" / "sweep-smoke" / "leaderboard.md").read_text()
     curve = text.split("### digits: trade-off curves", 1)[1].split("###", 1)[0]
     rows = [line for line in curve.splitlines() if line.startswith("| ")][1:]
     assert [r.split("|")[2].strip() for r in rows] == ["scratch", *VARIANTS]
@@ -99,15 +100,17 @@ def test_the_sweep_points_run_through_the_tune_and_method_stages_and_are_publish
 def test_the_report_from_mlflow_and_from_files_is_byte_identical(swept):
     repo, _, _, _ = swept
     for name in OUTPUTS:
-        assert (repo / "from-files" / name).read_bytes() == (repo / "results" / name).read_bytes(), name
+        assert (repo / "from-files" / name).read_bytes() == (
+            repo / "results" / "sweep-smoke" / name
+        ).read_bytes(), name
 
 
 def test_the_leaderboard_stage_depends_on_every_module_it_imports(swept):
     _, _, _, imported = swept
-    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["leaderboard"]
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["leaderboard"]["do"]
     deps = [d for d in stage["deps"] if d.startswith("src/")]
     missing = [f for f in imported if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
     assert "src/snnkd/tradeoff.py" in imported and missing == []
-    assert "params.yaml" in stage["deps"]
+    assert stage["params"] == ["suites.${item}"]  # the suite's whole settings, no other suite's
     assert subprocess.run(["git", "ls-files", "--error-unmatch", *deps], cwd=ROOT,
                           capture_output=True).returncode == 0  # fmt: skip

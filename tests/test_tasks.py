@@ -73,7 +73,7 @@ def prepared(tmp_path_factory):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_method_stage_leaves_no_worker(prepared, sig):
     repo, env = prepared
-    cmd = ["snnkd", "pipeline", "method", "digits", "scratch", "--jobs", "2"]
+    cmd = ["snnkd", "pipeline", "method", "smoke", "digits", "scratch", "--jobs", "2"]
     assert _kill_when_workers_run(cmd, repo, env, 2, sig) == []
 
 

@@ -1,5 +1,5 @@
 """``snnkd tuning-evidence``: hand-computed rows on hand-written tuned and default results
-folders, the committed ``results/tuning.md`` rebuilt byte for byte, bad input refused in one line."""
+folders, the committed ``results/default/tuning.md`` rebuilt byte for byte, bad input refused in one line."""
 
 from __future__ import annotations
 
@@ -73,14 +73,14 @@ def test_without_choices_every_method_is_the_suites_own(suites, tmp_path):
 
 
 def test_the_committed_tuning_evidence_is_rebuilt_byte_for_byte(tmp_path, monkeypatch):
-    """The default suite (results/) tuned against the evidence suite (results/evidence)."""
+    """The default suite (results/default) tuned against the evidence suite (results/evidence)."""
     monkeypatch.chdir(REPO)
     out = tmp_path / "tuning.md"
     assert (
-        main(["tuning-evidence", "--tuned", "results", "--default", "results/evidence", "--out", str(out)])
+        main(["tuning-evidence", "--tuned", "results/default", "--default", "results/evidence", "--out", str(out)])
         == 0
     )
-    assert out.read_bytes() == (REPO / "results" / "tuning.md").read_bytes()
+    assert out.read_bytes() == (REPO / "results" / "default" / "tuning.md").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ verdict against ``scratch`` within the suite's margin (TOST and non-inferiority,
 Holm), and the noise-aware accuracy-versus-spikes Pareto front (significance
 gated). :func:`snnkd.tradeoff` adds activity at iso-accuracy in spikes, SynOps and
 energy, and activity per layer. :func:`build` writes
-``results/leaderboard.{csv,md}``, ``results/pareto.png`` and
-``results/firing_rates.png`` and logs the table to MLflow with ``log_table``.
+``results/<suite>/leaderboard.{csv,md}``, ``pareto.png`` and
+``firing_rates.png`` there and logs the table to MLflow with ``log_table``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def scan_published(suite: Suite) -> tuple[list[Published], dict[tuple[str, str, 
     sound: list[Published] = []
     damaged: dict[tuple[str, str, int], str] = {}
     for d, m, seed in itertools.product(suite.datasets, suite.run_names(), suite.seeds):
-        folder = run_dir(d, m, seed)
+        folder = run_dir(suite.suite, d, m, seed)
         if not all((folder / name).is_file() for name in (run_files.METRICS_FILE, run_files.RUN_FILE)):
             continue
         try:
@@ -115,7 +115,7 @@ def scan_published(suite: Suite) -> tuple[list[Published], dict[tuple[str, str, 
 
 
 def published_runs(suite: Suite, scan: list[Published] | None = None) -> pd.DataFrame:
-    """The suite's runs read from their published files (``results/runs/<d>/<m>/seed<k>/``), in
+    """The suite's runs read from their published files (``results/<suite>/runs/<d>/<m>/seed<k>/``), in
     :func:`tidy`'s layout: a leaderboard rebuilt from a clone, with no MLflow store.
 
     ``metrics.json`` holds the numbers and per-layer rates, ``run.json`` the identity that
@@ -168,7 +168,7 @@ def leave_out_damaged(
     left = raw[bad].assign(reason=DAMAGED)
     listed = set(left[KEYS].itertuples(index=False, name=None))
     unread = [  # damaged publications with no row (read from files: they never became one)
-        {"run_id": str(run_dir(*key)), "status": "FINISHED", **dict(zip(KEYS, key, strict=True))}
+        {"run_id": damaged[key].split(": ", 1)[0], "status": "FINISHED", **dict(zip(KEYS, key, strict=True))}
         for key in damaged
         if key not in listed
     ]
@@ -511,7 +511,7 @@ def context_lines(
             )
         refs = []
         for name in suite.networks:
-            folder = network_dir(dataset, name)
+            folder = network_dir(suite.suite, dataset, name)
             if (folder / "metrics.json").is_file():
                 try:
                     m = read_metrics(folder, NETWORK_REQUIRED)
@@ -543,7 +543,7 @@ def wanted_runs(suite: Suite, scan: list[Published] | None = None) -> dict[tuple
 
 def build(
     suite: Suite,
-    out_dir: Path = Path("results"),
+    out_dir: Path | None = None,
     uri: str | None = None,
     log: bool = True,
     from_files: bool = False,
@@ -553,11 +553,14 @@ def build(
 
     A run whose published files are damaged, or whose values lie outside their ranges, is left
     out and listed (``result["damaged"]``, the dataset's lines of ``leaderboard.md``, the count
-    of runs left out). The files are written all together or not at all (:mod:`snnkd.file_set`).
+    of runs left out). The files are written all together or not at all (:mod:`snnkd.file_set`),
+    into ``out_dir`` (default: the suite's folder ``results/<suite>/``).
     """
     from snnkd import plots, report
     from snnkd.file_set import staged
+    from snnkd.suite import suite_dir
 
+    out_dir = suite_dir(suite.suite) if out_dir is None else Path(out_dir)
     sound, damaged = scan_published(suite)
     raw = published_runs(suite, sound) if from_files else tidy(load_runs(suite.experiment(), uri))
     raw, broken = leave_out_damaged(raw, damaged)
@@ -566,7 +569,7 @@ def build(
     if runs.empty:
         from snnkd.errors import SnnkdError
 
-        where = "in results/runs" if from_files else "in MLflow"
+        where = f"in results/{suite.suite}/runs" if from_files else "in MLflow"
         raise SnnkdError(f"leaderboard: no finished runs of suite '{suite.suite}' {where}")
     from snnkd import tradeoff
     from snnkd.layer_ops import student_fanouts

@@ -1,5 +1,9 @@
 """The commands ``dvc.yaml`` stages run: setup, data, reference networks, method runs.
 
+Each training stage names its suite (``snnkd pipeline method <suite> <dataset> <method>``), reads
+that suite's settings from ``params.yaml`` (:func:`snnkd.suites.load`) and publishes under
+``results/<suite>/``.
+
 A training stage never leaves a half-written output where DVC looks: it trains
 in ``runs/work/<run key>/`` (checkpointed every epoch, resumed when the stage
 is run again after an interruption), logs to MLflow, and only then moves
@@ -24,30 +28,33 @@ import yaml
 from snnkd import run_files
 from snnkd.atomic import atomic_text
 from snnkd.processes import terminate_as_interrupt
-from snnkd.suite import Suite, folder_of, load, network_dir, run_checkpoint, run_dir
+from snnkd.suite import Suite, folder_of, network_dir, networks_dir, run_checkpoint, run_dir, suite_dir
+from snnkd.suites import load, load_all
 
 WORK_DIR = Path("runs/work")
-SUITE_FILE = Path("results/suite.json")
+CHECKED_FILE = Path("results/checked.json")
+#: what setup writes once params.yaml has passed its checks: the same bytes whatever the suites, so
+#: that adding a suite (which re-runs setup) leaves every other suite's stages up to date
+CHECKED = {"checked": "params.yaml", "by": "snnkd pipeline setup"}
 
 
 def setup(params: Path) -> Path:
-    """Check the suite, create the MLflow store and experiment, write ``results/suite.json``.
+    """Check every suite and the plan, create the MLflow store and each suite's experiment, write
+    ``results/checked.json``, the file every other stage depends on.
 
-    ``results/networks/`` is created too: the leaderboard stage depends on it, also in a suite
-    whose methods learn from no reference network (a sweep of regularisers).
+    ``results/<suite>/networks/`` is created too: the leaderboard stage depends on it, also in a
+    suite whose methods learn from no reference network (a sweep of regularisers).
     """
     from snnkd import plan, tracking
     from snnkd.redact import redact
-    from snnkd.suite import NETWORKS_DIR
 
-    suite = plan.load_checked(params)  # the same check as `snnkd suite check`
-    NETWORKS_DIR.mkdir(parents=True, exist_ok=True)
-    uri, _ = tracking.init_store(suite.experiment())
-    atomic_text(
-        SUITE_FILE, json.dumps({"suite": suite.suite, "experiment": suite.experiment()}, indent=2) + "\n"
-    )
-    print(f"suite {suite.suite}: experiment {suite.experiment()} in {redact(uri)}")
-    return SUITE_FILE
+    suites = plan.load_checked(params)  # the same check as `snnkd suite check`
+    for suite in suites.values():
+        networks_dir(suite.suite).mkdir(parents=True, exist_ok=True)
+        uri, _ = tracking.init_store(suite.experiment())
+        print(f"suite {suite.suite}: experiment {suite.experiment()} in {redact(uri)}")
+    atomic_text(CHECKED_FILE, json.dumps(CHECKED, indent=2) + "\n")
+    return CHECKED_FILE
 
 
 def data(dataset: str, root: Path = Path("data/prepared"), params: Path | None = None) -> Path:
@@ -60,8 +67,9 @@ def data(dataset: str, root: Path = Path("data/prepared"), params: Path | None =
     from snnkd.data.folders import FOLDERS, stage
 
     if dataset in FOLDERS:
-        folder = folder_of(load(params, full=False), dataset) if params and params.is_file() else None
-        stage(dataset, "data", folder)
+        suites = load_all(params, full=False).values() if params and params.is_file() else []
+        folders = [folder_of(s, dataset) for s in suites if dataset in s.datasets]  # one (snnkd.plan)
+        stage(dataset, "data", folders[0] if folders else None)
     splits = load_splits(dataset, "data")
     summary: dict[str, Any] = {"dataset": dataset, "input_shape": list(splits.info.input_shape)}
     for name in ("train", "val", "test"):
@@ -142,16 +150,19 @@ def _sha256(path: Path) -> str:
     return file_hash(path)
 
 
-def network(params: Path, dataset: str, name: str, quiet: bool = True) -> Path:
-    """Stage ``<name>@<dataset>``: a reference network (teacher, spiking teacher, assistant)."""
-    suite = load(params)
+def network(params: Path, suite_name: str, dataset: str, name: str, quiet: bool = True) -> Path:
+    """Stage ``network@<suite>-<dataset>-<name>``: a reference network (teacher, spiking teacher,
+    assistant) under ``results/<suite>/networks/<dataset>/<name>/``."""
+    suite = load(params, suite_name)
     suite.require(dataset, network=name, source=str(params))
-    return train(suite, suite.network_config(dataset, name), network_dir(dataset, name), name, quiet)
+    folder = network_dir(suite.suite, dataset, name)
+    return train(suite, suite.network_config(dataset, name), folder, name, quiet)
 
 
-def method(params: Path, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
-    """One seed of a method run: ``results/runs/<dataset>/<method>/seed<k>/`` and its checkpoint."""
-    suite = load(params)
+def method(params: Path, suite_name: str, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:
+    """One seed of a method run: ``results/<suite>/runs/<dataset>/<method>/seed<k>/`` and its
+    checkpoint."""
+    suite = load(params, suite_name)
     suite.require(dataset, method=name, seed=seed, source=str(params))
     return _method_seed(suite, dataset, name, seed, quiet)
 
@@ -160,16 +171,18 @@ def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool =
     return train(
         suite,
         suite.method_config(dataset, name, seed),
-        run_dir(dataset, name, seed),
+        run_dir(suite.suite, dataset, name, seed),
         "method",
         quiet,
-        checkpoint=run_checkpoint(dataset, name, seed),
+        checkpoint=run_checkpoint(suite.suite, dataset, name, seed),
         variant=name if name in suite.variants() else None,
     )
 
 
-def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs: int | None = None) -> None:
-    """Stage ``method@<dataset>-<method>``: every seed of the suite, ``jobs`` at a time.
+def method_seeds(
+    params: Path, suite_name: str, dataset: str, name: str, quiet: bool = True, jobs: int | None = None
+) -> None:
+    """Stage ``method@<suite>-<dataset>-<method>``: every seed of the suite, ``jobs`` at a time.
 
     One process pays for the imports once; seeds run as jobs of :mod:`snnkd.tasks`: processes
     forked from this one (which die with it), or Ray tasks of one CPU thread each under
@@ -180,7 +193,7 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
     from snnkd import tasks
     from snnkd.threads import limit, usable_cores
 
-    suite = load(params)
+    suite = load(params, suite_name)
     suite.require(dataset, method=name, source=str(params))
     limit(1)  # before forking: the workers inherit a parent that never started a thread pool
     terminate_as_interrupt()  # a killed stage stops its workers first
@@ -195,8 +208,8 @@ def method_seeds(params: Path, dataset: str, name: str, quiet: bool = True, jobs
     tasks.values(tasks.run(_method_seed, seed_jobs, workers, cpus=int(first.get("threads", 1)), gpus=gpus))
 
 
-def tune(params: Path, dataset: str, name: str) -> Path:
-    """Stage ``tune-<group>@<dataset>-<method>``: ``results/tuned/<dataset>/<method>.yaml``.
+def tune(params: Path, suite_name: str, dataset: str, name: str) -> Path:
+    """Stage ``tune@<suite>-<dataset>-<method>``: ``results/<suite>/tuned/<dataset>/<method>.yaml``.
 
     An Optuna study with the suite's ``tune`` budget on the first seed's run config (validation
     split only; with ``tune.seeds`` k > 1 the mean over the first k seeds); the suite's values
@@ -205,12 +218,13 @@ def tune(params: Path, dataset: str, name: str) -> Path:
     """
     from snnkd.tune.stage import tune_stage, tuned_path, write_untuned
 
-    suite = load(params)
+    suite = load(params, suite_name)
     suite.require(dataset, method=name, source=str(params))
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
+    folder = suite_dir(suite.suite)
     if name in suite.variants():
         why = "a sweep point, its hyper-parameters fixed by the suite's `sweeps`"
-        return write_untuned({**base, "method": name}, tuned_path(dataset, name), why)
+        return write_untuned({**base, "method": name}, tuned_path(dataset, name, folder), why)
     t = suite.tune
     seeds = suite.seeds[: t.seeds] if t.seeds > 1 else None
     return tune_stage(
@@ -221,4 +235,6 @@ def tune(params: Path, dataset: str, name: str) -> Path:
         batch=suite.jobs,
         pruner=t.pruner,
         seeds=seeds,
+        results_dir=folder,
+        journals=Path("runs/tuning") / suite.suite,
     )

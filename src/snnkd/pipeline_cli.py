@@ -15,25 +15,55 @@ PARAMS = Path("params.yaml")
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from snnkd import plan, suite
+    from snnkd import params_file, plan
 
+    if args.action in ("use", "add", "remove") and not args.name:
+        from snnkd.suite import benchmark_file
+
+        benchmark_file(None)  # "expected NAME" with the suites there
     if args.action == "use":
-        path = plan.use(args.name)
-        print(f"{path} <- benchmarks/{args.name}.yaml (plan generated); now run: dvc repro")
+        path = params_file.use(args.name)
+        print(f"{path} <- benchmarks/{args.name}.yaml alone (plan generated); now run: dvc repro")
+    elif args.action == "add":
+        path = params_file.add(args.name)
+        then = f"dvc repro leaderboard@{args.name}"
+        print(f"{path} += benchmarks/{args.name}.yaml (plan generated); now run: {then}")
+    elif args.action == "remove":
+        path = params_file.remove(args.name)
+        print(f"{path} -= {args.name} (plan generated; results/{args.name}/ left as it is)")
     elif args.action == "plan":
-        path = Path(args.name or PARAMS)
-        plan.write(path, suite.load(path))
+        path = params_file.replan(Path(args.name or PARAMS))
         print(f"{path}: plan regenerated")
     else:  # what the setup stage refuses, plan included
-        s = plan.load_checked(args.name or PARAMS)
-        runs = len(s.datasets) * len(s.run_names()) * len(s.seeds)
-        what = f"{len(s.methods)} methods"
-        what = f"({what} + {len(s.variants())} sweep points)" if s.variants() else what
-        print(
-            f"suite {s.suite}: {len(s.datasets)} datasets x {what} x {len(s.seeds)} seeds "
-            f"= {runs} runs, {len(s.datasets) * len(s.networks)} reference networks; valid"
-        )
+        for s in plan.load_checked(args.name or PARAMS).values():
+            runs = len(s.datasets) * len(s.run_names()) * len(s.seeds)
+            what = f"{len(s.methods)} methods"
+            what = f"({what} + {len(s.variants())} sweep points)" if s.variants() else what
+            print(
+                f"suite {s.suite}: {len(s.datasets)} datasets x {what} x {len(s.seeds)} seeds "
+                f"= {runs} runs, {len(s.datasets) * len(s.networks)} reference networks; valid"
+            )
     return 0
+
+
+STEPS = {  # step -> the positional arguments it takes (a trailing "[SEED]" is optional)
+    "setup": (),
+    "data": ("DATASET",),
+    "network": ("SUITE", "DATASET", "NAME"),
+    "tune": ("SUITE", "DATASET", "METHOD"),
+    "method": ("SUITE", "DATASET", "METHOD", "[SEED]"),
+}
+
+
+def _words(step: str, words: list[str]) -> list[str]:
+    """The step's positional arguments, their count checked (one line naming the usage)."""
+    from snnkd.errors import ConfigError
+
+    want = STEPS[step]
+    need = len([w for w in want if not w.startswith("[")])
+    if not need <= len(words) <= len(want):
+        raise ConfigError(f"pipeline {step}: expected {' '.join(want) or 'no arguments'}")
+    return words
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -41,23 +71,23 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from snnkd.errors import ConfigError
 
     params = Path(args.params)
-    need = {"setup": 0, "data": 1, "network": 2, "method": 2, "tune": 2}[args.step]
-    given = [a for a in (args.dataset, args.name, args.seed) if a is not None]
-    if len(given) < need:
-        usage = {1: "DATASET", 2: "DATASET NAME [SEED]"}[need]
-        raise ConfigError(f"pipeline {args.step}: expected {usage}")
+    words = _words(args.step, list(args.words))
     if args.step == "setup":
         pipeline.setup(params)
     elif args.step == "data":
-        pipeline.data(args.dataset, params=params)
+        pipeline.data(words[0], params=params)
     elif args.step == "tune":
-        pipeline.tune(params, args.dataset, args.name)
+        pipeline.tune(params, *words)
     elif args.step == "network":
-        pipeline.network(params, args.dataset, args.name, quiet=not args.progress)
-    elif args.seed is not None:
-        pipeline.method(params, args.dataset, args.name, args.seed, quiet=not args.progress)
+        pipeline.network(params, *words, quiet=not args.progress)
+    elif len(words) == 4:
+        try:
+            seed = int(words[3])
+        except ValueError:
+            raise ConfigError(f"pipeline method: SEED: expected an integer, got {words[3]!r}") from None
+        pipeline.method(params, *words[:3], seed, quiet=not args.progress)
     else:
-        pipeline.method_seeds(params, args.dataset, args.name, quiet=not args.progress, jobs=args.jobs)
+        pipeline.method_seeds(params, *words, quiet=not args.progress, jobs=args.jobs)
     return 0
 
 
@@ -74,10 +104,12 @@ def cmd_tracking(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from snnkd import leaderboard, suite
+    from snnkd import leaderboard, suites
+    from snnkd.suite import suite_dir
 
-    s = suite.load(args.params)
-    result = leaderboard.build(s, Path(args.out), log=not args.no_log, from_files=args.from_files)
+    s = suites.load(args.params, args.suite)
+    out = Path(args.out) if args.out else suite_dir(s.suite)
+    result = leaderboard.build(s, out, log=not args.no_log, from_files=args.from_files)
     for why in result["damaged"].values():
         print(f"snnkd: warning: left out, {leaderboard.DAMAGED}: {why}", file=sys.stderr)
     print(Path(result["files"]["md"]).read_text())
@@ -104,20 +136,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the pipeline's sub-commands to the ``snnkd`` parser."""
     from snnkd.arguments import positive_int
 
-    su = sub.add_parser("suite", help="switch to or check a benchmark suite (params.yaml)")
-    su.add_argument("action", choices=["use", "check", "plan"])
+    su = sub.add_parser(
+        "suite", help="the suites of the pipeline (params.yaml): add, remove, use, check, plan"
+    )
+    su.add_argument("action", choices=["add", "remove", "use", "check", "plan"])
     su.add_argument(
         "name",
         nargs="?",
-        help="use: benchmarks/<name>.yaml; check, plan: a file (default params.yaml)",
+        help="add: benchmarks/<name>.yaml into params.yaml's suites; remove: a suite of params.yaml; "
+        "use: benchmarks/<name>.yaml as the only suite; check, plan: a file (default params.yaml)",
     )
     su.set_defaults(func=cmd_suite)
 
     pl = sub.add_parser("pipeline", help="one step of dvc.yaml (setup, data, network, tune, method)")
-    pl.add_argument("step", choices=["setup", "data", "network", "tune", "method"])
-    pl.add_argument("dataset", nargs="?")
-    pl.add_argument("name", nargs="?", help="network or method name")
-    pl.add_argument("seed", nargs="?", type=int, help="method: one seed (default: every seed of the suite)")
+    pl.add_argument("step", choices=list(STEPS))
+    pl.add_argument(
+        "words",
+        nargs="*",
+        default=[],
+        metavar="ARG",
+        help="data: DATASET; network: SUITE DATASET NAME; tune: SUITE DATASET METHOD; "
+        "method: SUITE DATASET METHOD [SEED] (default: every seed of the suite)",
+    )
     pl.add_argument(
         "--jobs", type=positive_int, help="method: seeds trained at once, >= 1 (default: the suite's `jobs`)"
     )
@@ -130,14 +170,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--suite", default="adhoc")
     tr.set_defaults(func=cmd_tracking)
 
-    lb = sub.add_parser("leaderboard", help="aggregate the suite's MLflow runs into results/leaderboard.*")
-    lb.add_argument("--params", default=str(PARAMS))
-    lb.add_argument("--out", default="results")
+    lb = sub.add_parser(
+        "leaderboard", help="aggregate a suite's MLflow runs into results/<suite>/leaderboard.*"
+    )
+    lb.add_argument("--params", default=str(PARAMS), help="params.yaml, or one suite's file")
+    lb.add_argument("--suite", help="a suite of --params (default: its only one)")
+    lb.add_argument("--out", help="folder of the tables, report and plots (default: results/<suite>)")
     lb.add_argument("--no-log", action="store_true", help="do not log the table to MLflow")
     lb.add_argument(
         "--from-files",
         action="store_true",
-        help="read the published run files (results/runs/...) instead of MLflow (a clone without a store)",
+        help="read the published run files (results/<suite>/runs/...), not MLflow (a clone without a store)",
     )
     lb.set_defaults(func=cmd_leaderboard)
 

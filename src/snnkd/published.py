@@ -1,6 +1,6 @@
 """Published run files read back for the leaderboard, each checked before any number is used.
 
-A run folder (``results/runs/<dataset>/<method>/seed<k>/`` or a reference network's) holds
+A run folder (``results/<suite>/runs/<dataset>/<method>/seed<k>/`` or a reference network's) holds
 ``metrics.json``, ``run.json`` and ``curve.csv`` (:mod:`snnkd.run_files`). Files are edited,
 truncated or merged by hand in a clone, so :func:`read_run` checks what the leaderboard reads:
 

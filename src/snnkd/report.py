@@ -1,4 +1,4 @@
-"""``results/report.html``: the suite's results in one self-contained page.
+"""``results/<suite>/report.html``: the suite's results in one self-contained page.
 
 The page has no script and no external resource: styles are inline and every
 figure is a matplotlib PNG embedded as a ``data:`` URI, so it opens offline and
@@ -63,11 +63,11 @@ def _image(fig, alt: str, path: Path | None = None) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
-def read_curves(keys: pd.DataFrame) -> pd.DataFrame:
-    """``curve.csv`` of every (dataset, method, seed) in ``keys`` that has one, stacked."""
+def read_curves(keys: pd.DataFrame, suite: str) -> pd.DataFrame:
+    """``curve.csv`` of every (dataset, method, seed) of ``suite`` in ``keys`` that has one, stacked."""
     parts = []
     for d, m, s in keys[["dataset", "method", "seed"]].drop_duplicates().itertuples(index=False):
-        path = run_dir(d, m, int(s)) / "curve.csv"
+        path = run_dir(suite, d, m, int(s)) / "curve.csv"
         if path.is_file():
             curve = pd.read_csv(path)
             if {"epoch", "val_accuracy"} <= set(curve.columns):
@@ -86,20 +86,20 @@ def _metrics_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def neurobench_runs(keys: pd.DataFrame) -> pd.DataFrame:
+def neurobench_runs(keys: pd.DataFrame, suite: str) -> pd.DataFrame:
     """The ``neurobench`` block of every run's ``metrics.json`` as flat NeuroBench-named columns."""
     rows = []
     for d, m, s in keys[["dataset", "method", "seed"]].drop_duplicates().itertuples(index=False):
-        data = _metrics_json(run_dir(d, m, int(s)) / "metrics.json") or {}
+        data = _metrics_json(run_dir(suite, d, m, int(s)) / "metrics.json") or {}
         block = data.get("neurobench")
         if block:
             rows.append({"dataset": d, "method": m, "seed": int(s), **neurobench_metrics.flat(block)})
     return pd.DataFrame(rows)
 
 
-def neurobench_table(keys: pd.DataFrame) -> pd.DataFrame:
+def neurobench_table(keys: pd.DataFrame, suite: str) -> pd.DataFrame:
     """Per (dataset, method): seeds and the mean over seeds of every NeuroBench column."""
-    runs = neurobench_runs(keys)
+    runs = neurobench_runs(keys, suite)
     if runs.empty:
         return pd.DataFrame(columns=["dataset", "method", "n_seeds"])
     numbers = [c for c in runs.columns if c not in ("dataset", "method", "seed")]
@@ -109,9 +109,9 @@ def neurobench_table(keys: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def write_neurobench_csv(keys: pd.DataFrame, path: Path) -> Path:
-    """``results/neurobench.csv``: one row per (dataset, method) with NeuroBench's metric names."""
-    neurobench_table(keys).to_csv(path, index=False, float_format="%.6g")
+def write_neurobench_csv(keys: pd.DataFrame, path: Path, suite: str) -> Path:
+    """``results/<suite>/neurobench.csv``: one row per (dataset, method) with NeuroBench's metric names."""
+    neurobench_table(keys, suite).to_csv(path, index=False, float_format="%.6g")
     return path
 
 
@@ -119,7 +119,7 @@ def references(suite: Suite, dataset: str) -> pd.DataFrame:
     """The suite's reference networks on ``dataset``: accuracy, spikes and size from their metrics.json."""
     rows = []
     for name, net in suite.networks.items():
-        data = _metrics_json(network_dir(dataset, name) / "metrics.json")
+        data = _metrics_json(network_dir(suite.suite, dataset, name) / "metrics.json")
         rows.append(
             {
                 "network": name,
@@ -252,8 +252,8 @@ def render(result: dict[str, Any], suite: Suite) -> str:
     runs = result["runs"]
     datasets = [d for d in suite.datasets if (runs["dataset"] == d).any()]
     frames = result["frames"]  # leaderboard.display_frames of the table
-    curves = read_curves(runs)
-    nb = neurobench_table(runs)
+    curves = read_curves(runs, suite.suite)
+    nb = neurobench_table(runs, suite.suite)
     left = result.get("left_out")
     n_left = 0 if left is None else len(left)
     n_points = len(result.get("points", runs)) - len(runs)
@@ -288,6 +288,6 @@ def write(result: dict[str, Any], path: Path, suite: Suite) -> Path:
     from snnkd.atomic import atomic_text
 
     page = render(result, suite)
-    write_neurobench_csv(result["runs"], Path(path).parent / "neurobench.csv")
+    write_neurobench_csv(result["runs"], Path(path).parent / "neurobench.csv", suite.suite)
     atomic_text(Path(path), page)
     return Path(path)

@@ -12,7 +12,7 @@ Each point is a *variant*: a run of the method with its suite settings (``method
 hyper-parameters and ``config``) and the swept hyper-parameter fixed at the point, never tuned.
 A variant has a plain, command-line-safe name, ``<method>.<hparam>-<value>`` (for example
 ``logit-reg.lambda_z-0.001``), which names its DVC stages, its run folder
-``results/runs/<dataset>/<variant>/`` and its MLflow tag ``snnkd.variant``.
+``results/<suite>/runs/<dataset>/<variant>/`` and its MLflow tag ``snnkd.variant``.
 
 Grid points: ``grid: log`` takes ``points`` values ``low · (high/low)^(i/(points-1))``
 (``numpy.geomspace``), ``grid: linear`` takes ``low + i (high - low)/(points-1)``

@@ -17,7 +17,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "in dependency order, their seeds and trials as tasks too; DVC's run cache carries the results "
         "back and a final dvc repro, which executes nothing, restores them (docs/scale.md).",
     )
-    p.add_argument("targets", nargs="*", help="stages (as dvc names them, e.g. method@digits-kd)")
+    p.add_argument(
+        "targets",
+        nargs="*",
+        help="stages (as dvc names them, e.g. method@default-digits-kd, leaderboard@smoke)",
+    )
     p.add_argument("--address", help="a running Ray cluster (ray start --head); default: a local one")
     p.add_argument("--cpus", type=int, help="CPUs of the local cluster (default: this machine's)")
     p.set_defaults(func=cmd_scale)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage of ``dvc.yaml`` (``name`` as DVC addresses it, e.g. ``method@digits-kd``)."""
+    """A stage of ``dvc.yaml`` (``name`` as DVC addresses it, e.g. ``method@default-digits-kd``)."""
 
     name: str
     cmd: str

@@ -35,14 +35,18 @@ class Report:
     wall_s: float
 
 
-def resources(stage: dag.Stage, suite: Any) -> tuple[float, float]:
-    """CPUs and GPUs the stage's own process computes with (its seeds and trials reserve theirs)."""
+def resources(stage: dag.Stage, suites: dict[str, Any]) -> tuple[float, float]:
+    """CPUs and GPUs the stage's own process computes with (its seeds and trials reserve theirs);
+    ``suites``: the suites of ``params.yaml`` by name (a training stage's command names its own)."""
     words = stage.cmd.split()
-    kind = words[2] if words[:2] == ["snnkd", "pipeline"] and len(words) > 2 else ""
+    kind = words[2] if words[:2] == ["snnkd", "pipeline"] and len(words) > 5 else ""
+    suite = suites.get(words[3]) if kind else None
+    if suite is None:
+        return (0, 0) if kind in ("method", "tune") else (1, 0)
     if kind == "network":
-        cfg = suite.network_config(words[3], words[4])
+        cfg = suite.network_config(words[4], words[5])
     elif kind == "tune" and suite.jobs == 1:  # trials train in the stage's own process
-        cfg = suite.method_config(words[3], words[4], suite.seeds[0], tuned=False)
+        cfg = suite.method_config(words[4], words[5], suite.seeds[0], tuned=False)
     elif kind in ("method", "tune"):
         return 0, 0
     else:
@@ -96,12 +100,14 @@ def _cache_dir(root: Path) -> str:
     return str((root / out.stdout.strip()).resolve())
 
 
-def _environment(root: Path, suite: Any) -> dict[str, str]:
-    """What every task sees: one MLflow store (its experiment created here, once), one teacher cache."""
+def _environment(root: Path, suites: dict[str, Any]) -> dict[str, str]:
+    """What every task sees: one MLflow store (each suite's experiment created here, once), one
+    teacher cache."""
     from snnkd import tracking
 
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
-    tracking.init_store(suite.experiment(), uri)
+    for suite in suites.values():
+        tracking.init_store(suite.experiment(), uri)
     env = {"MLFLOW_TRACKING_URI": uri}
     if os.environ.get("SNNKD_CACHE_DIR"):
         env["SNNKD_CACHE_DIR"] = os.environ["SNNKD_CACHE_DIR"]
@@ -118,7 +124,7 @@ def run(
     """Run the stale stages (of ``targets``) on Ray, then the final ``dvc repro``; see the module."""
     from tqdm import tqdm
 
-    from snnkd.suite import load
+    from snnkd.suites import load_all
 
     root = root.resolve()
     t0 = time.monotonic()
@@ -128,13 +134,13 @@ def run(
         print("snnkd scale: every stage is up to date; nothing to run", file=out)
         return Report([], time.monotonic() - t0)
     ray = connect(address, cpus)
-    suite = load(root / "params.yaml")
+    suites = load_all(root / "params.yaml")
     job = {
         "source": str(root),
         "commit": workspace.snapshot(root),
         "cache_dir": _cache_dir(root),
         "root": str(root / "runs" / "scale"),
-        "env": _environment(root, suite),
+        "env": _environment(root, suites),
     }
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) + 2)  # stage processes alive at once
     pending, running, done = list(todo), {}, {s.name for s in stages if s.name not in stale}
@@ -146,7 +152,7 @@ def run(
                 if len(running) >= limit:
                     break
                 if all(n in done for n in stage.needs):
-                    cpu, gpu = resources(stage, suite)
+                    cpu, gpu = resources(stage, suites)
                     running[remote_function(cpu, gpu).remote(StageJob(stage.name, **job))] = stage
                     pending.remove(stage)
             bar.set_postfix_str(f"running {len(running)}, left {len(pending)}")

@@ -42,7 +42,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--results-dir",
         default=ADHOC_RESULTS,
         help=f"root of tuned/ and tuning/ outputs (default {ADHOC_RESULTS}; the pipeline's tune stages "
-        "alone write results/tuned/)",
+        "alone write results/<suite>/tuned/)",
     )
     p.add_argument(
         "--threads",

@@ -1,10 +1,11 @@
 """The pipeline's side of tuning: one ``tune`` stage per (dataset, method), and reading its result.
 
 :func:`tune_stage` is what a ``dvc.yaml`` ``tune`` stage runs for one method of a suite: it
-always writes ``results/tuned/<dataset>/<method>.yaml``, so that every method stage can
-depend on its own file. A method with nothing to tune (``scratch``, ``quant``), or a budget
-of 0 trials, gets the suite's own hyper-parameters written there, marked as not tuned; any
-other method gets an Optuna study with the suite's budget (the same for every method).
+always writes ``<results_dir>/tuned/<dataset>/<method>.yaml`` (the pipeline's ``results_dir``:
+``results/<suite>/``), so that every method stage can depend on its own file. A method with
+nothing to tune (``scratch``, ``quant``), or a budget of 0 trials, gets the suite's own
+hyper-parameters written there, marked as not tuned; any other method gets an Optuna study with
+the suite's budget (the same for every method).
 :func:`tuned_hparams` is what a method stage reads back.
 """
 
@@ -21,7 +22,7 @@ from snnkd.tune.spec import TuneSpec, default_study_name, parse_objectives, slug
 
 
 def tuned_path(dataset: str, method: str, results_dir: str | Path = "results") -> Path:
-    """``results/tuned/<dataset>/<method>.yaml`` (the method without spaces)."""
+    """``<results_dir>/tuned/<dataset>/<method>.yaml`` (the method without spaces)."""
     return Path(results_dir) / "tuned" / dataset / f"{slug(method)}.yaml"
 
 
@@ -56,13 +57,15 @@ def tune_stage(
     batch: int = 1,
     pruner: str = "median",
     seeds: list[int] | None = None,
+    journals: str | Path = "runs/tuning",
 ) -> Path:
     """Tune the run config ``base`` (its ``hparams`` are the suite's values, not fixed ones).
 
     ``base`` is the RunConfig data of the method's run (dataset, model, teacher checkpoint,
     seed...). Hyper-parameters are searched over the plugin's full space; the study is
-    resumable (journal file under ``runs/tuning/``). With ``seeds`` (two or more), a trial's
-    objective is the mean over those seeds' validation scores (:class:`TuneSpec` ``seeds``).
+    resumable (journal file under ``journals``; the pipeline's: one folder per suite). With ``seeds``
+    (two or more), a trial's objective is the mean over those seeds' validation scores
+    (:class:`TuneSpec` ``seeds``).
     Returns the tuned YAML's path.
     """
     from snnkd.methods import get_method
@@ -89,7 +92,7 @@ def tune_stage(
         base=data,
         trials=trials,
         objectives=objs,
-        storage=storage or default_storage(dataset, slug(method)),
+        storage=storage or default_storage(dataset, slug(method), journals),
         # a pruner other than the default is another study (a resumed journal must not mix them)
         study=f"pipeline-{default_study_name(method, dataset, objs)}-{trials}x{budget}{over}"
         + ("" if pruner == "median" else f"-{pruner}"),
