@@ -76,10 +76,8 @@ def test_the_committed_tuning_evidence_is_rebuilt_byte_for_byte(tmp_path, monkey
     """The default suite (results/default) tuned against the evidence suite (results/evidence)."""
     monkeypatch.chdir(REPO)
     out = tmp_path / "tuning.md"
-    assert (
-        main(["tuning-evidence", "--tuned", "results/default", "--default", "results/evidence", "--out", str(out)])
-        == 0
-    )
+    args = ["--tuned", "results/default", "--default", "results/evidence", "--out", str(out)]
+    assert main(["tuning-evidence", *args]) == 0
     assert out.read_bytes() == (REPO / "results" / "default" / "tuning.md").read_bytes()
 
 

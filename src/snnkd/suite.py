@@ -88,7 +88,7 @@ class TuneBudget(Settings):
     )
     objectives: str = Field("accuracy", description="accuracy | accuracy,spikes | accuracy,energy")
     pruner: Literal["median", "hyperband", "halving", "none"] = Field(
-        "median", description="pruner of single-objective studies, epochs as resource (snnkd.tune.pruners)"
+        "hyperband", description="pruner of single-objective studies, epochs as resource (snnkd.tune.pruners)"
     )
     seeds: int = Field(
         1,

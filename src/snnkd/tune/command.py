@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--study", help="study name (default <dataset>-<method>-<objectives>)")
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    p.add_argument("--pruner", default="median", help="median|hyperband|halving|hyperband-async|none")
+    p.add_argument("--pruner", default="hyperband", help="hyperband|median|halving|hyperband-async|none")
     p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds (database storage)")
     p.add_argument("--grace-period", type=int, default=60, help="seconds without heartbeat before a retry")
     p.add_argument("--max-retry", type=int, default=3, help="retries of a trial whose worker died")

@@ -1,16 +1,16 @@
 """The pruners of single-objective studies, with epochs as the resource (``trial.report(acc, epoch)``).
 
-- ``median`` (the suites' default): Optuna's ``MedianPruner``; after a warm-up of ``epochs // 4``
+- ``median``: Optuna's ``MedianPruner``; after a warm-up of ``epochs // 4``
   epochs a trial stops when its validation accuracy is below the median of the *completed* trials'
   at the same epoch (the first ``min(5, trials // 4)`` trials are never pruned).
-- ``hyperband``: Hyperband (Li et al., JMLR 2018) over 1 .. ``epochs`` epochs, reduction factor
-  η = 3: ``s_max + 1 = floor(log_η(epochs)) + 1`` brackets; bracket ``b`` runs successive halving
-  from ``η^b`` epochs and receives ``ceil((s_max + 1) η^s / (s + 1))`` shares of the trials, with
-  ``s = s_max - b`` (the paper's bracket index); a trial's bracket is drawn from CRC-32 of (study
-  name, trial number), as in Optuna's ``HyperbandPruner`` (:class:`FinishedHyperband`). Unlike
-  Optuna's, each bracket's ``SuccessiveHalvingPruner`` sees only the bracket's *finished* trials,
-  so a batched study (``TuneSpec.batch``) is the same whichever trial of a batch reaches a rung
-  first.
+- ``hyperband`` (the default): Hyperband (Li et al., JMLR 2018) over 1 .. ``epochs`` epochs,
+  reduction factor η = 3: ``s_max + 1 = floor(log_η(epochs)) + 1`` brackets; bracket ``b`` runs
+  successive halving from ``η^b`` epochs and receives ``ceil((s_max + 1) η^s / (s + 1))`` shares
+  of the trials, with ``s = s_max - b`` (the paper's bracket index); a trial's bracket is drawn
+  from CRC-32 of (study name, trial number), as in Optuna's ``HyperbandPruner``
+  (:class:`FinishedHyperband`). Unlike Optuna's, each bracket's ``SuccessiveHalvingPruner`` sees
+  only the bracket's *finished* trials, so a batched study (``TuneSpec.batch``) is the same
+  whichever trial of a batch reaches a rung first.
 - ``hyperband-async``: Optuna's own ``HyperbandPruner``, whose rungs also compare a trial with the
   running trials of its bracket: its decisions in batches depend on timing (kept to measure it).
 - ``halving``: Optuna's ``SuccessiveHalvingPruner`` (asynchronous successive halving, Li et al.,

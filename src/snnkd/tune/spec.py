@@ -53,7 +53,7 @@ class TuneSpec(BaseModel):
     storage: str = Field(description="SQLAlchemy URL or journal:///<path>")
     study: str
     workers: int = Field(1, ge=1)
-    pruner: Literal["median", "hyperband", "halving", "hyperband-async", "none"] = "median"
+    pruner: Literal["median", "hyperband", "halving", "hyperband-async", "none"] = "hyperband"
     heartbeat_interval: int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
     grace_period: int = Field(60, ge=2, description="seconds without heartbeat before a trial is failed")
     max_retry: int = Field(3, ge=0, description="retries of a trial whose worker died")

@@ -55,7 +55,7 @@ def tune_stage(
     results_dir: str | Path = "results",
     mlflow: bool = True,
     batch: int = 1,
-    pruner: str = "median",
+    pruner: str = "hyperband",
     seeds: list[int] | None = None,
     journals: str | Path = "runs/tuning",
 ) -> Path:

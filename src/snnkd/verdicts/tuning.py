@@ -32,11 +32,13 @@ HEADER = [
     "Tuned: the default suite (`benchmarks/default.yaml`), each method's hyper-parameters chosen",
     "by the pipeline's `tune` stage (Optuna TPE, the same trial budget for every method, trials",
     "trained to a plateau on the first seed's training split and scored on its validation split,",
-    "median pruning). Default: the evidence suite (`benchmarks/evidence.yaml`), every method at",
-    "its plugin defaults. Same datasets, seeds, student, teachers and plateau budgets, so seed s",
-    "of one is paired with seed s of the other. Δ = tuned − default (test accuracy in points,",
-    "spikes per sample in % of the default's mean) with its 95 % CI; p: paired t, Holm-corrected",
-    "over the dataset's methods (* < 0.05), and the Wilcoxon signed-rank p.",
+    "pruned by the suite's `tune.pruner`: a study named `...-<pruner>` used that pruner, one",
+    "without the suffix the median rule). Default: the evidence suite",
+    "(`benchmarks/evidence.yaml`), every method at its plugin defaults. Same datasets, seeds,",
+    "student, teachers and plateau budgets, so seed s of one is paired with seed s of the other.",
+    "Δ = tuned − default (test accuracy in points, spikes per sample in % of the default's mean)",
+    "with its 95 % CI; p: paired t, Holm-corrected over the dataset's methods (* < 0.05), and the",
+    "Wilcoxon signed-rank p.",
     "",
 ]
 
