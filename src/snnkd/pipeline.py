@@ -175,7 +175,7 @@ def _method_seed(suite: Suite, dataset: str, name: str, seed: int, quiet: bool =
         "method",
         quiet,
         checkpoint=run_checkpoint(suite.suite, dataset, name, seed),
-        variant=name if name in suite.variants() else None,
+        variant=name if name != suite.method_of(name) else None,  # a sweep point or an alias: its name
     )
 
 
@@ -224,6 +224,9 @@ def tune(params: Path, suite_name: str, dataset: str, name: str) -> Path:
     folder = suite_dir(suite.suite)
     if name in suite.variants():
         why = "a sweep point, its hyper-parameters fixed by the suite's `sweeps`"
+        return write_untuned({**base, "method": name}, tuned_path(dataset, name, folder), why)
+    if name != base["method"]:  # an alias (methods.<name>.method): never searched (snnkd.suite checks)
+        why = f"an alias of '{base['method']}' (methods.{name}.method), not searched"
         return write_untuned({**base, "method": name}, tuned_path(dataset, name, folder), why)
     t = suite.tune
     seeds = suite.seeds[: t.seeds] if t.seeds > 1 else None

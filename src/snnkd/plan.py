@@ -36,7 +36,6 @@ from typing import Any
 from snnkd.errors import ConfigError
 from snnkd.suite import (
     GROUP_NETWORK,
-    REFERENCE,
     Suite,
     checkpoint_of,
     checkpoints_dir,
@@ -114,7 +113,62 @@ def build(suites: dict[str, Suite]) -> dict[str, Any]:
                     f"{folders[dataset]['path']}; the suites of one pipeline share one folder per dataset"
                 )
             folders[dataset] = {"path": folder}
-    return {"data": data, "folders": folders, "networks": networks, "runs": runs, "suites": list(suites)}
+    return {
+        "data": data,
+        "folders": folders,
+        "networks": networks,
+        "runs": runs,
+        "suites": list(suites),
+        **verdicts(suites),
+    }
+
+
+def verdicts(suites: dict[str, Suite]) -> dict[str, dict[str, Any]]:
+    """The verdict-table stages' records, keyed by suite (``claims@<suite>``, ...):
+
+    * ``claims``: a suite with a claims file ``benchmarks/claims/<suite>.yaml`` (loaded and checked
+      against the suite's run names here): the file and the suite's ``margin_pp``, which the stage
+      passes to ``snnkd claims``;
+    * ``quant``: a suite whose ``tables`` lists ``quant`` (``snnkd quant-evidence``);
+    * ``tuning``: a suite whose ``tuned_against`` names another suite of ``suites``
+      (``snnkd tuning-evidence``); absent while that suite is not in ``params.yaml``.
+    """
+    from snnkd.verdicts import claims_spec
+
+    claims: dict[str, Any] = {}
+    quant: dict[str, Any] = {}
+    tuning: dict[str, Any] = {}
+    for name, suite in suites.items():
+        path = claims_spec.claims_file(name)
+        if path.is_file():
+            _check_claims(claims_spec.load(path), suite, path)
+            claims[name] = {"suite": name, "claims": path.as_posix(), "margin_pp": suite.margin_pp}
+        if "quant" in suite.tables:
+            quant[name] = {"suite": name}
+        if suite.tuned_against is not None and suite.tuned_against in suites:
+            tuning[name] = {"suite": name, "against": suite.tuned_against}
+    return {"claims": claims, "quant": quant, "tuning": tuning}
+
+
+def _check_claims(spec: Any, suite: Suite, path: Path) -> None:
+    """A claims file is the suite's: its ``suite`` and every method it compares are the suite's."""
+    if spec.suite != suite.suite:
+        raise ConfigError(f"{path}: suite: '{spec.suite}' must be the file's name '{suite.suite}'")
+    valid = suite.run_names()
+    named = [("reference", spec.reference)]
+    for key, claim in spec.claims.items():
+        for i, c in enumerate(claim.compare):
+            named += [
+                (f"claims.{key}.compare.{i}.method", c.method),
+                (f"claims.{key}.compare.{i}.against", c.against),
+            ]
+        named += [(f"claims.{key}.iso_accuracy.{i}", m) for i, m in enumerate(claim.iso_accuracy)]
+    for where, method in named:
+        if method not in valid:
+            raise ConfigError(
+                f"{path}: {where}: '{method}' is not a run of suite '{suite.suite}'; "
+                f"valid choices: {', '.join(valid)}"
+            )
 
 
 def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict[str, Any]) -> None:
@@ -136,7 +190,7 @@ def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict
         for method in suite.run_names():
             group = suite.group_of(method)
             if group == "twin":
-                learns = checkpoints_dir(name, dataset, REFERENCE).as_posix()
+                learns = checkpoints_dir(name, dataset, suite.twin_of(method)).as_posix()
             elif GROUP_NETWORK[group] is not None:
                 learns = str(checkpoint_of(network_dir(name, dataset, GROUP_NETWORK[group])))
             else:
@@ -145,7 +199,7 @@ def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict
                 "suite": name,
                 "dataset": dataset,
                 "method": method,
-                "entry": suite.method_of(method),
+                "entry": suite.entry_of(method),
                 "learns_from": learns,
                 **_plugins(plugin_files(suite.method_of(method), dirs)),
             }
@@ -165,7 +219,7 @@ def check_names(plan: Any, source: str = "params.yaml") -> None:
     for section, records in plan.items():
         for record, fields in records.items() if isinstance(records, dict) else []:
             keyed.append((f"plan.{section}.{record}", record, True))
-            for field in ("suite", "dataset", "name", "method"):
+            for field in ("suite", "dataset", "name", "method", "against"):
                 if isinstance(fields, dict) and field in fields:
                     keyed.append((f"plan.{section}.{record}.{field}", fields[field], field == "method"))
     for key, value, composed in keyed:

@@ -58,11 +58,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class MethodEntry(_Strict):
-    """A method of the suite: hyper-parameters and any other run settings (``config``)."""
+class MethodEntry(Settings):
+    """A run of the suite: hyper-parameters and any other run settings (``config``).
+
+    Its key is the run name (stage names, run folders, leaderboard rows). ``method`` makes the key an
+    alias: the registered method (or ``+``-composition) the entry runs, default the key itself.
+    ``twin``: for an entry of ``groups.twin``, the run (of ``groups.none``) whose same-seed checkpoint
+    is its full-precision teacher, default ``scratch``. Both are additive: left out of dumps at
+    their defaults.
+    """
 
     hparams: dict[str, Any] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict, description="RunConfig fields, nested")
+    method: str | None = Field(None, description="the registered method the entry runs (default: its key)")
+    twin: str | None = Field(
+        None, description="groups.twin: the run whose same-seed checkpoint is the teacher (default scratch)"
+    )
+    ADDITIVE = frozenset({"method", "twin"})
 
 
 class NetworkEntry(_Strict):
@@ -134,6 +146,14 @@ class Suite(_Strict):
         default_factory=dict,
         description="per method, one hyper-parameter's grid or values: each point a variant (snnkd.sweeps)",
     )
+    tables: list[str] = Field(
+        default_factory=list,
+        description="verdict tables built from the suite's runs besides claims (snnkd.plan.TABLES: quant)",
+    )
+    tuned_against: str | None = Field(
+        None,
+        description="the suite run at its defaults that `snnkd tuning-evidence` pairs this tuned suite with",
+    )
     _variants: dict[str, Variant] | None = PrivateAttr(None)
 
     def variants(self) -> dict[str, Variant]:
@@ -148,13 +168,25 @@ class Suite(_Strict):
         """What the pipeline runs per dataset: the methods, then every sweep's variants in value order."""
         return [*self.methods, *self.variants()]
 
-    def method_of(self, name: str) -> str:
-        """The method a run name stands for (a variant's method, else the name itself)."""
+    def entry_of(self, name: str) -> str:
+        """The ``methods`` key a run name reads its settings from (a variant's entry, else the name)."""
         variant = self.variants().get(name)
         return variant.method if variant else name
 
+    def method_of(self, name: str) -> str:
+        """The registered method (or composition) a run name runs: its entry's ``method``, else the
+        entry's key (a sweep variant: its entry's)."""
+        key = self.entry_of(name)
+        entry = self.methods.get(key)
+        return entry.method if entry is not None and entry.method is not None else key
+
+    def twin_of(self, name: str) -> str:
+        """The run whose same-seed checkpoint is the teacher of ``groups.twin`` run ``name``."""
+        entry = self.methods.get(self.entry_of(name))
+        return entry.twin if entry is not None and entry.twin is not None else REFERENCE
+
     def group_of(self, method: str) -> str:
-        method = self.method_of(method)
+        method = self.entry_of(method)
         for group, names in self.groups.items():
             if method in names:
                 return group
@@ -185,11 +217,12 @@ class Suite(_Strict):
         from snnkd.tune.stage import tuned_hparams
 
         variant = self.variants().get(method)
-        entry = self.methods[self.method_of(method)]
+        name = method
+        entry = self.methods[self.entry_of(name)]
         data = self._base(dataset)
         data["model"] = self.student
         _deep_merge(data, entry.config)
-        data.update(method=self.method_of(method), seed=seed, hparams=dict(entry.hparams))
+        data.update(method=self.method_of(name), seed=seed, hparams=dict(entry.hparams))
         chosen = tuned_hparams(dataset, method, suite_dir(self.suite)) if tuned and variant is None else None
         if chosen is not None:
             data["hparams"] = chosen
@@ -199,9 +232,9 @@ class Suite(_Strict):
         declared = get_method(method, data.get("plugin_dirs", [])).readout
         if declared is not None:
             data["readout"] = declared
-        group = self.group_of(method)
+        group = self.group_of(name)
         if group == "twin":
-            data["teacher"] = str(run_checkpoint(self.suite, dataset, REFERENCE, seed))
+            data["teacher"] = str(run_checkpoint(self.suite, dataset, self.twin_of(name), seed))
         elif GROUP_NETWORK[group] is not None:
             data["teacher"] = str(checkpoint_of(network_dir(self.suite, dataset, GROUP_NETWORK[group])))
         return data
@@ -325,7 +358,15 @@ def _check_names(suite: Suite, source: str) -> None:
 
     keyed: list[tuple[str, Any, bool]] = [("suite", suite.suite, False), ("student", suite.student, False)]
     keyed += [(f"datasets.{i}", name, False) for i, name in enumerate(suite.datasets)]
-    keyed += [(f"methods.{name}", name, True) for name in suite.methods]
+    for name, entry in suite.methods.items():  # an alias's key is a plain name, its method may compose
+        keyed.append((f"methods.{name}", name, entry.method is None))
+        if entry.method is not None:
+            keyed.append((f"methods.{name}.method", entry.method, True))
+        if entry.twin is not None:
+            keyed.append((f"methods.{name}.twin", entry.twin, False))
+    if suite.tuned_against is not None:
+        keyed.append(("tuned_against", suite.tuned_against, False))
+    keyed += [(f"tables.{i}", name, False) for i, name in enumerate(suite.tables)]
     keyed += [(f"networks.{name}", name, False) for name in suite.networks]
     for name, net in suite.networks.items():
         keyed += [(f"networks.{name}.model", net.model, False), (f"networks.{name}.method", net.method, True)]
@@ -366,14 +407,17 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
                 )
     if REFERENCE not in suite.methods:
         raise ConfigError(f"{source}: methods: the reference method '{REFERENCE}' is required")
-    for name in suite.methods:  # a registered method or a composition such as "kd-mse+logit-reg"
+    for key, entry in suite.methods.items():  # a registered method or a composition ("kd-mse+logit-reg")
+        name = suite.method_of(key)
+        where = f"methods.{key}" if entry.method is None else f"methods.{key}.method"
         if " " in name or not all(part in registry for part in name.split("+")):
             raise ConfigError(
-                f"{source}: methods.{name}: unknown method (compose with '+', no spaces); "
+                f"{source}: {where}: unknown method (compose with '+', no spaces); "
                 f"valid choices: {', '.join(registry.names())}"
             )
         if name.count("+") > 1:  # a method stage of dvc.yaml depends on two plugin files
-            raise ConfigError(f"{source}: methods.{name}: at most two methods may be composed in a suite")
+            raise ConfigError(f"{source}: {where}: at most two methods may be composed in a suite")
+    _check_tables(suite, source)
     seen: dict[str, str] = {}
     for group, names in suite.groups.items():
         for name in names:
@@ -382,12 +426,14 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             if name in seen:
                 raise ConfigError(f"{source}: groups.{group}: '{name}' is also in groups.{seen[name]}")
             seen[name] = group
-            want = expected_group(name, plugin_dirs)
+            want = expected_group(suite.method_of(name), plugin_dirs)
             if want != group:
                 raise ConfigError(
                     f"{source}: groups.{group}: '{name}' learns from its "
-                    f"'{get_method(name, plugin_dirs).teacher}' network; it belongs in groups.{want}"
+                    f"'{get_method(suite.method_of(name), plugin_dirs).teacher}' network; "
+                    f"it belongs in groups.{want}"
                 )
+    _check_aliases(suite, source, seen, plugin_dirs)
     from snnkd.sweeps import expand
 
     suite._variants = expand(suite.sweeps, suite.methods, plugin_dirs, source)  # checked against the plugins
@@ -398,7 +444,8 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
     for name in suite.methods:
         if name not in seen:
             raise ConfigError(
-                f"{source}: groups: method '{name}' is in no group; put it in groups.{expected_group(name)}"
+                f"{source}: groups: method '{name}' is in no group; "
+                f"put it in groups.{expected_group(suite.method_of(name), plugin_dirs)}"
             )
     for group in GROUPS:
         net = GROUP_NETWORK[group]
@@ -437,6 +484,58 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             except ConfigError as err:
                 raise ConfigError(f"{source}: {key}.{err}") from None
     return suite
+
+
+TABLES: tuple[str, ...] = ("quant",)  # the verdict tables a suite may ask for (`tables`; claims: a file)
+
+
+def _check_tables(suite: Suite, source: str) -> None:
+    """``tables`` names known tables, once each; ``tuned_against`` names another benchmark suite."""
+    for i, name in enumerate(suite.tables):
+        if name not in TABLES:
+            raise ConfigError(
+                f"{source}: tables.{i}: unknown table '{name}'; valid choices: {', '.join(TABLES)}"
+            )
+        if name in suite.tables[:i]:
+            raise ConfigError(f"{source}: tables.{i}: '{name}' is listed twice")
+    other = suite.tuned_against
+    if other is None:
+        return
+    benchmarks = Path("benchmarks")
+    known = sorted(p.stem for p in benchmarks.glob("*.yaml") if p.stem != suite.suite)
+    if other == suite.suite or (benchmarks.is_dir() and other not in known):
+        raise ConfigError(
+            f"{source}: tuned_against: '{other}' is not another suite (benchmarks/<name>.yaml); "
+            f"valid choices: {', '.join(known) or 'none'}"
+        )
+
+
+def _check_aliases(suite: Suite, source: str, seen: dict[str, str], plugin_dirs: list[str]) -> None:
+    """``twin`` only for an entry of ``groups.twin``, naming a run of ``groups.none``; an alias (an
+    entry with ``method``) is neither swept nor searched by ``tune`` (its tuned file is its own)."""
+    from snnkd.methods import get_method
+    from snnkd.tune.space import is_searchable
+
+    for key, entry in suite.methods.items():
+        if entry.twin is not None:
+            if seen.get(key) != "twin":
+                raise ConfigError(f"{source}: methods.{key}.twin: only an entry of groups.twin has a twin")
+            valid = suite.groups.get("none", [])
+            if entry.twin not in valid:
+                raise ConfigError(
+                    f"{source}: methods.{key}.twin: '{entry.twin}' is not a run of groups.none; "
+                    f"valid choices: {', '.join(valid) or 'none'}"
+                )
+        if entry.method is None or entry.method == key:
+            continue
+        if key in suite.sweeps:
+            raise ConfigError(f"{source}: sweeps.{key}: an alias (methods.{key}.method) cannot be swept")
+        hparams = get_method(entry.method, plugin_dirs).hparams.values()
+        if suite.tune.trials > 0 and any(is_searchable(hp) for hp in hparams):
+            raise ConfigError(
+                f"{source}: methods.{key}.method: an alias of a tunable method is not tuned; "
+                "set tune.trials: 0 or name the entry after its method"
+            )
 
 
 def _check_sources(suite: Suite, source: str) -> None:
