@@ -170,6 +170,8 @@ class Suite(_Strict):
 
     def entry_of(self, name: str) -> str:
         """The ``methods`` key a run name reads its settings from (a variant's entry, else the name)."""
+        if name in self.methods:  # not a variant: the sweeps are expanded (and checked) by check()
+            return name
         variant = self.variants().get(name)
         return variant.method if variant else name
 
