@@ -11,16 +11,18 @@ per-stage facts it needs are written into ``params.yaml`` by ``snnkd suite plan`
   changed file re-runs that stage and, through ``splits.json``, what learns from it
   (suites that read one dataset from two folders are refused);
 * ``plan.suites``: the suites, one ``leaderboard@<suite>`` stage each;
+* ``plan.claims``, ``plan.quant``, ``plan.tuning``: the verdict-table stages a suite declares
+  (:func:`verdicts`: a claims file, ``tables: [quant]``, ``tuned_against``), keyed by suite;
 * ``plan.networks``: one record per (suite, dataset, reference network), keyed
   ``<suite>-<dataset>-<name>``: what it learns from (a checkpoint of its suite, or the dataset's
   split file) and its method's plugin file;
 * ``plan.runs``: one record per (suite, dataset, method) and per (suite, dataset, sweep variant),
   keyed ``<suite>-<dataset>-<method>``, read by the one ``tune`` block and the one ``method`` block
-  of ``dvc.yaml``: its ``methods`` entry (the settings it reads: a variant's method, else the method
-  itself), the network it learns from (teacher, spiking teacher, assistant, or the folder of the
-  ``scratch`` checkpoints for a full-precision twin, all under ``results/<suite>/``) and up to two
-  plugin files (a composition such as ``kd-mse+logit-reg`` names two; a single method names its file
-  twice).
+  of ``dvc.yaml``: its ``methods`` entry (the settings it reads: a variant's entry, else the run's
+  own), the network it learns from (teacher, spiking teacher, assistant, or the folder of the
+  checkpoints of a full-precision twin's ``twin`` run, default ``scratch``, all under
+  ``results/<suite>/``) and up to two plugin files of the method it runs (an alias's ``method``; a
+  composition such as ``kd-mse+logit-reg`` names two; a single method names its file twice).
 
 ``snnkd pipeline setup`` (the first stage) refuses a plan that no longer matches
 the suites, so an edited ``params.yaml`` cannot silently run stale stages. Every name a record

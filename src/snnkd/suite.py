@@ -14,11 +14,15 @@ none       teacher role ``none``                        -
 teacher    role ``teacher``, mean readout               ``networks.teacher``
 spiking    role ``teacher``, spiking readout            ``networks.teacher-spiking``
 assistant  role ``assistant``                           ``networks.assistant``
-twin       role ``fp-twin``                             the ``scratch`` run of the same seed
+twin       role ``fp-twin``                             the ``twin`` run (``scratch``), same seed
 ========== ============================================ ==================================
 
 ``sweeps`` declares trade-off curves: points of one hyper-parameter of a method, each run as a
 *variant* of it (:mod:`snnkd.sweeps`) with its own stages and run folders, in the method's group.
+
+A ``methods`` key is a run name; an entry with ``method`` is an *alias* running that method under
+its own name (one method several times, with other settings). ``tables`` and ``tuned_against``
+declare the suite's verdict-table stages (:func:`snnkd.plan.verdicts`, docs/verdicts.md).
 
 Suites live in ``benchmarks/<name>.yaml``; ``snnkd suite add NAME`` validates one and copies it
 into ``params.yaml``'s ``suites`` (:mod:`snnkd.suites`), each suite publishing under its own folder
