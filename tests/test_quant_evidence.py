@@ -130,15 +130,21 @@ def test_a_teacher_outside_the_folder_reads_as_unknown(results):
     assert "| T_s (teacher T = ?) |" in (results / "quant.md").read_text()
 
 
-def test_the_suite_expresses_quant_evidences_t4_cell():
-    """benchmarks/quant-evidence.yaml is a valid suite: scratch, quant and md-snn at 2 bits, lsq, T = 4."""
+def test_the_suite_expresses_quant_evidences_whole_configuration():
+    """benchmarks/quant-evidence.yaml is a valid suite: scratch (T = 4 and 2), quant and md-snn at 2 and
+    4 bits, lsq and mint, at T = 4 and T = 2 (md-snn's teacher: the T = 4 scratch run), as aliases."""
     from snnkd import suite
 
     s = suite.load(REPO / "benchmarks" / "quant-evidence.yaml")
-    assert s.run_names() == ["scratch", "quant", "md-snn"] and s.datasets == ["digits", "mnist-5k"]
-    cfg = s.method_config("digits", "md-snn", 0, tuned=False)
-    assert cfg["T"] == 4 and cfg["quant"] == {"weight_bits": 2, "membrane_bits": 2, "scheme": "lsq"}
-    assert cfg["teacher"].endswith("scratch/seed0.pt")
+    cells = [f"{m}-{q}-b{b}{t}" for t in ("", "-t2") for m in ("quant", "md-snn") for q in ("lsq", "mint")
+             for b in (2, 4)]  # fmt: skip
+    assert sorted(s.run_names()) == sorted(["scratch", "scratch-t2", *cells])
+    assert s.datasets == ["digits", "mnist-5k"]
+    cfg = s.method_config("digits", "md-snn-lsq-b2", 0, tuned=False)
+    assert cfg["method"] == "md-snn" and cfg["T"] == 4
+    assert cfg["quant"] == {"weight_bits": 2, "membrane_bits": 2, "scheme": "lsq"}
+    assert cfg["teacher"].endswith("checkpoints/digits/scratch/seed0.pt")
+    assert s.method_config("digits", "quant-mint-b4-t2", 0, tuned=False)["T"] == 2
 
 
 @pytest.mark.parametrize(
