@@ -129,20 +129,26 @@ def test_a_killed_stage_on_ray_leaves_no_task(ray_local, smoke_plain, tmp_path):
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 120
-    while len(_seed_tasks()) < 2 and time.monotonic() < deadline:
+    while len(_seed_tasks(repo)) < 2 and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert len(_seed_tasks()) == 2
+    assert len(_seed_tasks(repo)) == 2
     os.kill(proc.pid, 9)
     proc.wait()
     end = time.monotonic() + 20
-    while _seed_tasks() and time.monotonic() < end:
+    while _seed_tasks(repo) and time.monotonic() < end:
         time.sleep(0.3)
-    assert _seed_tasks() == []
+    assert _seed_tasks(repo) == []
 
 
-def _seed_tasks() -> list[int]:
+def _seed_tasks(repo: Path) -> list[int]:
+    """The Ray tasks training seeds of ``repo`` (a task changes into its submitter's directory), not
+    those of any other Ray cluster on this machine."""
     out = []
     for p in psutil.process_iter(["cmdline"]):
         if "ray::_in_place" in " ".join(p.info["cmdline"] or []):
-            out.append(p.pid)
+            try:
+                if Path(p.cwd()).is_relative_to(repo):
+                    out.append(p.pid)
+            except psutil.Error:  # ended meanwhile
+                continue
     return out

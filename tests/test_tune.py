@@ -400,7 +400,7 @@ def test_tune_stage_writes_a_file_for_every_method(in_tmp):
     assert path == tuned_path("digits", "logit-reg", in_tmp / "results")
     chosen = tuned_hparams("digits", "logit-reg", in_tmp / "results")
     assert set(chosen) == {"lambda_z"} and chosen["lambda_z"] != 0.5  # searched, not fixed to the suite's
-    trials = _study(storage, "pipeline-digits-logit-reg-accuracy-2x1").get_trials()
+    trials = _study(storage, "pipeline-digits-logit-reg-accuracy-2x1-hyperband").get_trials()
     assert len(trials) == 2 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert all(t.user_attrs["val_accuracy"] > 0 for t in trials if t.state.name == "COMPLETE")
     path.write_text("dataset: digits\nmethod: kd\nhparams: {}\n")
