@@ -20,12 +20,12 @@ from snnkd.config import RunConfig
 from snnkd.threads import ISA_SETTING, ISA_VARIABLES, x86_64
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "results" / "runs" / "digits" / "scratch" / "seed0"
+COMMITTED = ROOT / "results" / "default" / "runs" / "digits" / "scratch" / "seed0"
 SNNKD = Path(sys.executable).with_name("snnkd")
 
 
 def _committed_runs() -> list[Path]:
-    return sorted((ROOT / "results" / "runs").glob("*/*/seed*/run.json"))
+    return sorted((ROOT / "results" / "default" / "runs").glob("*/*/seed*/run.json"))
 
 
 def test_committed_identities_and_configs_do_not_change():
