@@ -52,3 +52,22 @@ def published(repo: Path) -> dict[str, bytes]:
         if path.is_file() and (path.name in PUBLISHED or path.name in ("leaderboard.csv", "leaderboard.md")):
             files[rel] = path.read_bytes()
     return files
+
+
+# prints the snnkd files `snnkd ARGS...` imports (python -c IMPORTS ARGS... in a fresh interpreter),
+# relative to the repository
+IMPORTS = """
+import sys, contextlib, io
+from pathlib import Path
+import snnkd
+from snnkd.cli import main
+sys.argv = ["snnkd", *sys.argv[1:]]
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main()
+root = Path(snnkd.__file__).resolve().parents[2]
+for name, mod in sorted(sys.modules.items()):
+    path = getattr(mod, "__file__", None)
+    if name.startswith("snnkd") and path and Path(path).resolve().is_relative_to(root / "src"):
+        print(Path(path).resolve().relative_to(root).as_posix())
+sys.exit(code)
+"""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from smoke_repo import fresh_copy, sh, smoke_env
+from smoke_repo import IMPORTS, fresh_copy, sh, smoke_env
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("logit-reg.lambda_z-0.001", "logit-reg.lambda_z-0.1")
@@ -37,21 +37,9 @@ SUITE = {
 }  # fmt: skip
 
 # what prints the snnkd files a leaderboard built from files imports, relative to the package root
-IMPORTS = """
-import sys, contextlib, io
-from pathlib import Path
-import snnkd
-from snnkd.cli import main
-sys.argv = ["snnkd", "leaderboard", "--from-files", "--no-log", "--out", "from-files"]
-with contextlib.redirect_stdout(io.StringIO()):
-    code = main()
-root = Path(snnkd.__file__).resolve().parents[2]
-for name, mod in sorted(sys.modules.items()):
-    path = getattr(mod, "__file__", None)
-    if name.startswith("snnkd") and path and Path(path).resolve().is_relative_to(root / "src"):
-        print(Path(path).resolve().relative_to(root).as_posix())
-sys.exit(code)
-"""
+
+# the command whose imports the leaderboard stage must depend on
+LEADERBOARD = ["leaderboard", "--from-files", "--no-log", "--out", "from-files"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +50,7 @@ def swept(tmp_path_factory):
     (repo / "params.yaml").write_text(yaml.safe_dump({"suites": {SUITE["suite"]: SUITE}}, sort_keys=False))
     sh(["snnkd", "suite", "plan"], repo, env)
     out = sh(["dvc", "repro"], repo, env)
-    imported = sh([sys.executable, "-c", IMPORTS], repo, env).split()
+    imported = sh([sys.executable, "-c", IMPORTS, *LEADERBOARD], repo, env).split()
     return repo, env, out, imported
 
 

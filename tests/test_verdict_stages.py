@@ -13,28 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import one_line_error
+from smoke_repo import IMPORTS
 
 from snnkd import plan, suites
 from snnkd.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-# what prints the snnkd files a command imports (run in a fresh interpreter), relative to the repository
-IMPORTS = """
-import sys, contextlib, io
-from pathlib import Path
-import snnkd
-from snnkd.cli import main
-sys.argv = ["snnkd", *sys.argv[1:]]
-with contextlib.redirect_stdout(io.StringIO()):
-    code = main()
-root = Path(snnkd.__file__).resolve().parents[2]
-for name, mod in sorted(sys.modules.items()):
-    path = getattr(mod, "__file__", None)
-    if name.startswith("snnkd") and path and Path(path).resolve().is_relative_to(root / "src"):
-        print(Path(path).resolve().relative_to(root).as_posix())
-sys.exit(code)
-"""
 
 
 @pytest.fixture
