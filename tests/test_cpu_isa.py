@@ -1,8 +1,12 @@
 """The CPU policy's kernel ISA (snnkd.threads) and the additive-settings rule (snnkd.config).
 
 A pinned run (cpu_isa avx2, the default) reproduces a committed run, made on an AVX2 machine, byte
-for byte on a machine whose CPU could do more; a run that adds a setting at its default keeps the
-identity and the published config of every committed run.
+for byte on a machine of the same vendor whose CPU could do more (measured: an AVX-512 AMD EPYC
+against the AVX2 EPYC reference). On another vendor's CPU it does not (measured on an Intel Xeon,
+results/perf.md): the pin fixes ATen's and oneDNN's kernels, but MKL, torch's BLAS, picks its
+sgemm kernels by vendor, and its reproducibility branches (MKL_CBWR) hold on Intel CPUs only. The
+test runs there too and reports that as an expected failure, never as a pass. A run that adds a
+setting at its default keeps the identity and the published config of every committed run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,20 @@ from snnkd.threads import ISA_SETTING, ISA_VARIABLES, x86_64
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "default" / "runs" / "digits" / "scratch" / "seed0"
+# the CPU kind the committed default results come from (README: an AMD EPYC at ATen capability AVX2)
+REFERENCE_VENDOR = "AuthenticAMD"
+
+
+def _vendor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 SNNKD = Path(sys.executable).with_name("snnkd")
 
 
@@ -89,8 +107,14 @@ def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
     ]
     done = subprocess.run(cmd, env=_env("avx2"), capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    for name in ("curve.csv", "metrics.json"):
-        assert (out / name).read_bytes() == (COMMITTED / name).read_bytes(), name
+    names = ("curve.csv", "metrics.json")
+    differ = [n for n in names if (out / n).read_bytes() != (COMMITTED / n).read_bytes()]
+    if differ and _vendor() != REFERENCE_VENDOR:
+        pytest.xfail(
+            f"{', '.join(differ)} differ: the reference was made on an {REFERENCE_VENDOR} CPU, this is "
+            f"{_vendor()}; the AVX2 pin covers ATen and oneDNN, not MKL's vendor dispatch (results/perf.md)"
+        )
+    assert not differ, differ
 
 
 def test_a_run_refuses_a_process_with_another_isa(tmp_path):
