@@ -1,12 +1,15 @@
 """`snnkd scale` against plain `dvc repro`, side by side in one run, and scaling by simulation.
 
-``python benchmarks/scale_perf.py run [--suite smoke|default|...] [--cpus 2]``: two fresh copies of
-the repository on the suite; a plain ``dvc repro`` in one, then ``snnkd scale --cpus N`` in the
-other (one after the other, never at once). Prints both wall times, their ratio (the executor's
-overhead on the smoke suite; target <= 1.2) and each one's core utilisation: the sum of every
-run's ``train_seconds`` and every tuning trial's duration (its MLflow store, as
-``pipeline_perf.py share`` counts them) over wall x cores. The default suite takes about
-110 minutes per side on 2 cores.
+``python benchmarks/scale_perf.py run [--suite smoke|default|...] [--cpus 2] [--datasets D ...]``:
+two fresh copies of the repository on the suite; a plain ``dvc repro`` in one, then
+``snnkd scale --cpus N`` in the other (one after the other, never at once). Prints both wall
+times, their ratio (the executor's overhead on the smoke suite; target <= 1.2), each one's core
+utilisation: the sum of every run's ``train_seconds`` and every tuning trial's duration (its
+MLflow store, as ``pipeline_perf.py share`` counts them) over wall x cores, and whether the two
+sides published the same bytes. ``--datasets``: only the suite's stages of those datasets (its
+networks, tuning and method stages, and what they need; not the leaderboard, which needs every
+dataset), the same targets on both sides. The default suite takes about 100 minutes per side
+on 2 cores.
 
 ``python benchmarks/scale_perf.py simulate [--mlflow URI] [--cpus 2 4 16 64]``: the default
 suite's DAG (this checkout's ``dvc.yaml`` and ``params.yaml``) expanded to tasks (a network, one
@@ -22,6 +25,7 @@ Results are merged into ``results/perf_pipeline.json`` under ``scale``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import heapq
 import json
 import subprocess
@@ -42,11 +46,21 @@ def _trained_seconds(repo: Path) -> float:
     return float(share(repo, 1.0)["default_repro"]["train_seconds"])
 
 
-def run(suite: str, cpus: int) -> dict:
-    from smoke_repo import fresh_copy, sh, smoke_env
+def _targets(repo: Path, env: dict, suite: str, datasets: list[str]) -> list[str]:
+    """The suite's stages of ``datasets`` (network, tune, method), as DVC names them."""
+    from smoke_repo import sh
 
-    out: dict = {"suite": suite, "cpus": cpus}
-    with tempfile.TemporaryDirectory(prefix="snnkd-scale-perf-") as tmp:
+    names = sh(["dvc", "stage", "list", "--name-only"], repo, env).split()
+    return [n for n in names if any(n.split("@")[-1].startswith(f"{suite}-{d}-") for d in datasets)]
+
+
+def run(suite: str, cpus: int, datasets: list[str] | None = None, workdir: Path | None = None) -> dict:
+    from smoke_repo import fresh_copy, published, sh, smoke_env
+
+    out: dict = {"suite": suite, "cpus": cpus, "datasets": datasets or "all"}
+    files: dict[str, dict[str, bytes]] = {}
+    keep = contextlib.nullcontext(str(workdir)) if workdir else None
+    with keep or tempfile.TemporaryDirectory(prefix="snnkd-scale-perf-") as tmp:
         for side, cmd in (
             ("dvc_repro", ["dvc", "repro"]),
             ("snnkd_scale", ["snnkd", "scale", "--cpus", str(cpus)]),
@@ -55,49 +69,64 @@ def run(suite: str, cpus: int) -> dict:
             repo = fresh_copy(Path(tmp) / side / "repo", env)
             if suite != "smoke":
                 sh(["snnkd", "suite", "use", suite], repo, env)
+            targets = _targets(repo, env, suite, datasets) if datasets else []
             t0 = time.monotonic()
-            subprocess.run(cmd, cwd=repo, env=env, check=True, capture_output=True)
+            subprocess.run([*cmd, *targets], cwd=repo, env=env, check=True, capture_output=True)
             wall = time.monotonic() - t0
             trained = _trained_seconds(repo)
-            out[side] = {"wall_s": wall, "train_seconds": trained, "utilisation": trained / (wall * cpus)}
+            files[side] = published(repo)
+            out[side] = {
+                "wall_s": wall,
+                "train_seconds": trained,
+                "utilisation": trained / (wall * cpus),
+                "stages": len(targets) or "all",
+                "published_files": len(files[side]),
+            }
             print(side, out[side], file=sys.stderr)
     out["overhead"] = out["snnkd_scale"]["wall_s"] / out["dvc_repro"]["wall_s"]
+    out["same_bytes"] = files["dvc_repro"] == files["snnkd_scale"]
     return out
 
 
-def tasks_of_default(mlflow: str | None) -> tuple[dict[str, float], dict[str, set[str]], str]:
-    """Tasks (name -> seconds) and their dependencies (name -> names) of this checkout's suite."""
+def tasks_of_suite(
+    mlflow: str | None, suite_name: str = "default", datasets: list[str] | None = None
+) -> tuple[dict[str, float], dict[str, set[str]], str]:
+    """Tasks (name -> seconds) and their dependencies (name -> names) of this checkout's suite
+    (its stages of ``datasets`` only, when given), in DVC's stage order."""
     from snnkd.scale.dag import read
     from snnkd.suites import load
 
-    suite = load(ROOT / "params.yaml", "default")
+    suite = load(ROOT / "params.yaml", suite_name)
     stages, _ = read(ROOT)
-    means, source = _durations(mlflow)
+    if datasets:
+        keep = {f"{suite_name}-{d}-" for d in datasets}
+        stages = [
+            s for s in stages if any(k in s.name for k in keep) or s.name.split("@")[0] in ("data", "setup")
+        ]
+        stages = [s for s in stages if not s.name.startswith("data@") or s.name[5:] in datasets]
+    per, source = _durations(mlflow, suite)
     seconds: dict[str, float] = {}
     needs: dict[str, set[str]] = {}
     ends: dict[str, set[str]] = {}  # stage -> the tasks that finish it
     for stage in stages:
-        before = set().union(*(ends[n] for n in stage.needs)) if stage.needs else set()
-        kind = stage.cmd.split()[2] if stage.cmd.startswith("snnkd pipeline") else "other"
+        before = set().union(*(ends.get(n, set()) for n in stage.needs))
+        words = stage.cmd.split()
+        kind = words[2] if stage.cmd.startswith("snnkd pipeline") else "other"
         if kind == "method":
             names = [f"{stage.name}#seed{s}" for s in suite.seeds]
-            for name in names:
-                seconds[name], needs[name] = means.get((stage.name, "method"), means["method"]), before
-        elif kind == "tune" and suite.tune.trials > 0 and "scratch" not in stage.name:
+            for seed, name in zip(suite.seeds, names, strict=True):
+                seconds[name], needs[name] = per.get((stage.name, seed), per["method"]), before
+        elif kind == "tune" and suite.tune.trials > 0 and words[5] != "scratch":
+            trials = per.get((stage.name, "trials")) or [per["trial"]] * suite.tune.trials
             names, prev = [], before
-            for start in range(0, suite.tune.trials, suite.jobs):  # a batch waits for the previous one
-                batch = [
-                    f"{stage.name}#trial{t}" for t in range(start, min(start + suite.jobs, suite.tune.trials))
-                ]
-                for name in batch:
-                    seconds[name], needs[name] = means["trial"], prev
+            for start in range(0, len(trials), suite.jobs):  # a batch waits for the previous one
+                batch = [f"{stage.name}#trial{t}" for t in range(start, min(start + suite.jobs, len(trials)))]
+                for t, name in enumerate(batch, start):
+                    seconds[name], needs[name] = trials[t], prev
                 names, prev = batch, set(batch)
         elif kind == "network":
             names = [stage.name]
-            seconds[stage.name], needs[stage.name] = (
-                means.get((stage.name, "teacher"), means["teacher"]),
-                before,
-            )
+            seconds[stage.name], needs[stage.name] = per.get((stage.name, None), per["teacher"]), before
         else:
             names = [stage.name]
             seconds[stage.name], needs[stage.name] = 0.0, before
@@ -105,65 +134,106 @@ def tasks_of_default(mlflow: str | None) -> tuple[dict[str, float], dict[str, se
     return seconds, needs, source
 
 
-def _durations(mlflow: str | None) -> tuple[dict, str]:
+def _durations(mlflow: str | None, suite) -> tuple[dict, str]:
+    """Per-task seconds of a finished run's MLflow store: ``(stage, seed)`` for a method seed,
+    ``(stage, None)`` for a network, ``(tune stage, "trials")`` for a study's trial durations in
+    trial order; and per-role means (``method``, ``teacher``, ``trial``) for tasks it lacks."""
     data = json.loads(OUT.read_text())["default_repro"]["train_seconds_by_role"]
-    if mlflow is None:  # per-role means over the default suite's runs (counts from its plan)
-        from snnkd.suites import load
-
-        suite = load(ROOT / "params.yaml", "default")
-        n_methods = len(suite.datasets) * len(suite.methods) * len(suite.seeds)
-        n_nets = len(suite.datasets) * len(suite.networks)
-        n_trials = len(suite.datasets) * (len(suite.methods) - 1) * suite.tune.trials
-        means = {
-            "method": data["method"] / n_methods,
-            "teacher": data["teacher"] / n_nets,
-            "trial": data["trial"] / max(1, n_trials),
-        }
+    n_methods = len(suite.datasets) * len(suite.methods) * len(suite.seeds)
+    n_nets = len(suite.datasets) * len(suite.networks)
+    n_trials = len(suite.datasets) * (len(suite.methods) - 1) * suite.tune.trials
+    means = {
+        "method": data["method"] / n_methods,
+        "teacher": data["teacher"] / n_nets,
+        "trial": data["trial"] / max(1, n_trials),
+    }
+    if mlflow is None:
         return means, "per-role means of results/perf_pipeline.json (no per-task record)"
     from mlflow import MlflowClient
 
     client = MlflowClient(mlflow)
-    per: dict = {}
+    per: dict = dict(means)
+    trials: dict[str, dict[int, float]] = {}
     for exp in client.search_experiments():
         for r in client.search_runs([exp.experiment_id], max_results=50_000):
-            role, stage = r.data.tags.get("snnkd.role"), r.data.tags.get("snnkd.stage")
-            if stage and "train_seconds" in r.data.metrics:
-                per.setdefault((stage, "method" if role == "method" else "teacher"), []).append(
-                    r.data.metrics["train_seconds"]
+            tags = r.data.tags
+            if tags.get("snnkd.kind") == "trial" and r.info.end_time:
+                trials.setdefault(tags["snnkd.study"], {})[int(tags["snnkd.trial"])] = (
+                    r.info.end_time - r.info.start_time
+                ) / 1000
+            elif (stage := tags.get("snnkd.dvc_stage")) and "train_seconds" in r.data.metrics:
+                key = (
+                    (stage, int(tags["snnkd.seed"])) if tags.get("snnkd.role") == "method" else (stage, None)
                 )
-    means = {k: sum(v) / len(v) for k, v in per.items()}
-    means.update(method=data["method"], teacher=data["teacher"], trial=data["trial"])
-    return means, f"MLflow store {mlflow}"
+                per[key] = r.data.metrics["train_seconds"]
+    for study, by_number in trials.items():  # pipeline-<dataset>-<method>-<objectives>-...
+        for dataset in suite.datasets:
+            for method in suite.methods:
+                if study.startswith(f"pipeline-{dataset}-{method}-"):
+                    per[(f"tune@{suite.suite}-{dataset}-{method}", "trials")] = [
+                        by_number[n] for n in sorted(by_number)
+                    ]
+    return per, f"MLflow store {mlflow} (per task; per-role means where it has none)"
 
 
-def schedule(seconds: dict[str, float], needs: dict[str, set[str]], cpus: int) -> float:
-    """Greedy list scheduling in dependency order on ``cpus`` one-thread cores: the makespan."""
-    finish: dict[str, float] = {}
-    cores = [0.0] * cpus
-    for name in seconds:  # insertion order is a dependency order
-        ready = max((finish[n] for n in needs[name]), default=0.0)
-        free = heapq.heappop(cores)
-        start = max(free, ready)
-        finish[name] = start + seconds[name]
-        heapq.heappush(cores, finish[name] if seconds[name] > 0 else free)
-    return max(finish.values())
+def schedule(seconds: dict[str, float], needs: dict[str, set[str]], cpus: int, order: str = "dvc") -> float:
+    """List scheduling on ``cpus`` one-thread cores: whenever a core is free, the ready task that
+    comes first starts: first in DVC's stage order (``dvc``, what the driver submits) or with the
+    longest chain of work after it (``critical-path``). Returns the makespan."""
+    import itertools
+
+    rank = {n: i for i, n in enumerate(seconds)}
+    if order == "critical-path":
+        tail = bottom_levels(seconds, needs)
+        rank = {n: -tail[n] for n in seconds}
+    waiting = {n: set(needs[n]) for n in seconds}
+    after: dict[str, list[str]] = {n: [] for n in seconds}
+    for n, ns in needs.items():
+        for d in ns:
+            after[d].append(n)
+    ready = [(rank[n], n) for n in seconds if not waiting[n]]
+    heapq.heapify(ready)
+    running: list[tuple[float, int, str]] = []
+    tick, now, free, end = itertools.count(), 0.0, cpus, 0.0
+    while ready or running:
+        while ready and free:
+            _, name = heapq.heappop(ready)
+            free -= 1
+            heapq.heappush(running, (now + seconds[name], next(tick), name))
+        now, _, name = heapq.heappop(running)
+        free, end = free + 1, max(end, now)
+        for n in after[name]:
+            waiting[n].discard(name)
+            if not waiting[n]:
+                heapq.heappush(ready, (rank[n], n))
+    return end
+
+
+def bottom_levels(seconds: dict[str, float], needs: dict[str, set[str]]) -> dict[str, float]:
+    """Each task's seconds plus the longest chain of tasks that need it."""
+    tail: dict[str, float] = {}
+    after: dict[str, list[str]] = {n: [] for n in seconds}
+    for n, ns in needs.items():
+        for d in ns:
+            after[d].append(n)
+    for name in reversed(list(seconds)):  # reverse dependency order
+        tail[name] = seconds[name] + max((tail[n] for n in after[name]), default=0.0)
+    return tail
 
 
 def critical_path(seconds: dict[str, float], needs: dict[str, set[str]]) -> float:
-    longest: dict[str, float] = {}
-    for name in seconds:
-        longest[name] = seconds[name] + max((longest[n] for n in needs[name]), default=0.0)
-    return max(longest.values())
+    return max(bottom_levels(seconds, needs).values())
 
 
-def simulate(mlflow: str | None, counts: list[int]) -> dict:
-    seconds, needs, source = tasks_of_default(mlflow)
+def simulate(mlflow: str | None, counts: list[int], suite: str = "default", datasets=None) -> dict:
+    seconds, needs, source = tasks_of_suite(mlflow, suite, datasets)
     work = sum(seconds.values())
-    out = {"durations": source, "tasks": len(seconds), "core_seconds": work}
+    out = {"durations": source, "tasks": len(seconds), "core_seconds": work, "datasets": datasets or "all"}
     out["critical_path_s"] = critical_path(seconds, needs)
     for p in counts:
-        wall = schedule(seconds, needs, p)
-        out[f"cpus_{p}"] = {"wall_s": wall, "utilisation": work / (wall * p)}
+        for order in ("dvc", "critical-path"):
+            wall = schedule(seconds, needs, p, order)
+            out[f"cpus_{p}_{order}"] = {"wall_s": wall, "utilisation": work / (wall * p)}
     return out
 
 
@@ -173,13 +243,22 @@ def main() -> int:
     r = sub.add_parser("run")
     r.add_argument("--suite", default="smoke")
     r.add_argument("--cpus", type=int, default=2)
+    r.add_argument("--datasets", nargs="+", help="only the suite's stages of these datasets")
+    r.add_argument("--workdir", type=Path, help="keep both copies (and their MLflow stores) here")
     s = sub.add_parser("simulate")
     s.add_argument("--mlflow")
     s.add_argument("--cpus", type=int, nargs="+", default=[2, 4, 16, 64])
+    s.add_argument("--suite", default="default")
+    s.add_argument("--datasets", nargs="+", help="only the suite's stages of these datasets")
     args = parser.parse_args()
-    result = run(args.suite, args.cpus) if args.what == "run" else simulate(args.mlflow, args.cpus)
+    if args.what == "run":
+        result = run(args.suite, args.cpus, args.datasets, args.workdir)
+        key = "_".join(["run", args.suite, *(args.datasets or [])])
+    else:
+        result = simulate(args.mlflow, args.cpus, args.suite, args.datasets)
+        key = "_".join(["simulate", *(args.datasets or [])])
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    data.setdefault("scale", {})[args.what if args.what == "simulate" else f"run_{args.suite}"] = result
+    data.setdefault("scale", {})[key] = result
     OUT.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     print(json.dumps(result, indent=2))
     return 0

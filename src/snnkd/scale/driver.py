@@ -2,11 +2,13 @@
 
 1. DVC names the stale stages (:mod:`snnkd.scale.dag`); the driver records the working tree
    (:func:`snnkd.scale.workspace.snapshot`) and creates the MLflow experiment once.
-2. A stage is submitted as soon as the stages it needs are done; Ray starts it when its
-   resources are free: ``num_cpus`` = the run's ``threads`` (``num_gpus=1`` for ``device: cuda``)
-   for a reference network; a method or tuning stage reserves nothing itself, its seeds and trials
-   are the tasks that reserve the CPUs (:mod:`snnkd.tasks`), so a 5-seed stage uses 5 cores where
-   there are 5 and fills an idle core where there are 2.
+2. A stage is submitted as soon as the stages it needs are done, the stage with the longest chain
+   of work after it first (:mod:`snnkd.scale.history`: the seconds each stage took when it last
+   ran here); Ray starts it when its resources are free: ``num_cpus`` = the run's ``threads``
+   (``num_gpus=1`` for ``device: cuda``) for a reference network; a method or tuning stage
+   reserves nothing itself, its seeds and trials are the tasks that reserve the CPUs
+   (:mod:`snnkd.tasks`), so a 5-seed stage uses 5 cores where there are 5 and fills an idle core
+   where there are 2.
 3. One line per finished stage, one tqdm bar over the stages (done, running, left, ETA).
 4. A stage that fails for good stops the driver with one line naming it and its last error line.
 5. The driver ends with ``dvc repro`` in its own checkout, which restores every stage from the
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from snnkd.errors import ConfigError, SnnkdError
-from snnkd.scale import dag, workspace
+from snnkd.scale import dag, history, workspace
 from snnkd.scale.stage_task import RUNS_ENV, StageDone, StageJob, remote_function
 
 
@@ -129,7 +131,7 @@ def run(
     root = root.resolve()
     t0 = time.monotonic()
     stages, stale = dag.read(root)
-    todo = select(stages, stale, targets)
+    todo = history.start_order(select(stages, stale, targets), history.load(root))
     if not todo:
         print("snnkd scale: every stage is up to date; nothing to run", file=out)
         return Report([], time.monotonic() - t0)
@@ -145,6 +147,7 @@ def run(
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) + 2)  # stage processes alive at once
     pending, running, done = list(todo), {}, {s.name for s in stages if s.name not in stale}
     results: list[StageDone] = []
+    timed: dict[str, float] = {}
     bar = tqdm(total=len(todo), unit="stage", desc="snnkd scale", file=out, dynamic_ncols=True)
     try:
         while pending or running:
@@ -162,6 +165,8 @@ def run(
                 result = _result(ray, ref, stage.name)
                 done.add(stage.name)
                 results.append(result)
+                if result.executed:
+                    timed[stage.name] = result.seconds
                 how = "ran" if result.executed else "restored from the run cache"
                 bar.write(f"{stage.name}: {how} in {result.seconds:.1f} s", file=out)
                 bar.update(1)
@@ -171,6 +176,7 @@ def run(
         bar.close()
         for ref in running:
             ray.cancel(ref, force=True)
+        history.record(root, timed)
     return Report(results, time.monotonic() - t0)
 
 
