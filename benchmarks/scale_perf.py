@@ -116,7 +116,14 @@ def tasks_of_suite(
             names = [f"{stage.name}#seed{s}" for s in suite.seeds]
             for seed, name in zip(suite.seeds, names, strict=True):
                 seconds[name], needs[name] = per.get((stage.name, seed), per["method"]), before
-        elif kind == "tune" and suite.tune.trials > 0 and words[5] != "scratch":
+        elif (
+            kind == "tune"
+            and suite.tune.trials > 0
+            and words[5] != "scratch"
+            and (
+                mlflow is None or (stage.name, "trials") in per  # a store without its trials: nothing tuned
+            )
+        ):
             trials = per.get((stage.name, "trials")) or [per["trial"]] * suite.tune.trials
             names, prev = [], before
             for start in range(0, len(trials), suite.jobs):  # a batch waits for the previous one
