@@ -46,12 +46,18 @@ def _trained_seconds(repo: Path) -> float:
     return float(share(repo, 1.0)["default_repro"]["train_seconds"])
 
 
+def _of_datasets(stage: str, suite: str, datasets: list[str]) -> bool:
+    """Whether ``stage`` is one of the suite's stages of ``datasets``: its network, tune and method
+    stages, named ``<kind>@<suite>-<dataset>-<name>``."""
+    return any(stage.split("@")[-1].startswith(f"{suite}-{d}-") for d in datasets)
+
+
 def _targets(repo: Path, env: dict, suite: str, datasets: list[str]) -> list[str]:
     """The suite's stages of ``datasets`` (network, tune, method), as DVC names them."""
     from smoke_repo import sh
 
     names = sh(["dvc", "stage", "list", "--name-only"], repo, env).split()
-    return [n for n in names if any(n.split("@")[-1].startswith(f"{suite}-{d}-") for d in datasets)]
+    return [n for n in names if _of_datasets(n, suite, datasets)]
 
 
 def run(suite: str, cpus: int, datasets: list[str] | None = None, workdir: Path | None = None) -> dict:
@@ -99,11 +105,8 @@ def tasks_of_suite(
     suite = load(ROOT / "params.yaml", suite_name)
     stages, _ = read(ROOT)
     if datasets:
-        keep = {f"{suite_name}-{d}-" for d in datasets}
-        stages = [
-            s for s in stages if any(k in s.name for k in keep) or s.name.split("@")[0] in ("data", "setup")
-        ]
-        stages = [s for s in stages if not s.name.startswith("data@") or s.name[5:] in datasets]
+        shared = {"setup", *(f"data@{d}" for d in datasets)}
+        stages = [s for s in stages if s.name in shared or _of_datasets(s.name, suite_name, datasets)]
     per, source = _durations(mlflow, suite)
     seconds: dict[str, float] = {}
     needs: dict[str, set[str]] = {}
@@ -217,15 +220,13 @@ def schedule(seconds: dict[str, float], needs: dict[str, set[str]], cpus: int, o
 
 
 def bottom_levels(seconds: dict[str, float], needs: dict[str, set[str]]) -> dict[str, float]:
-    """Each task's seconds plus the longest chain of tasks that need it."""
-    tail: dict[str, float] = {}
-    after: dict[str, list[str]] = {n: [] for n in seconds}
-    for n, ns in needs.items():
-        for d in ns:
-            after[d].append(n)
-    for name in reversed(list(seconds)):  # reverse dependency order
-        tail[name] = seconds[name] + max((tail[n] for n in after[name]), default=0.0)
-    return tail
+    """Each task's seconds plus the longest chain of tasks that need it (the driver's
+    :func:`snnkd.scale.history.bottom_levels`, with the tasks as stages; ``seconds`` is in
+    dependency order)."""
+    from snnkd.scale.dag import Stage
+    from snnkd.scale.history import bottom_levels as levels
+
+    return levels([Stage(n, "", tuple(needs[n])) for n in seconds], seconds)
 
 
 def critical_path(seconds: dict[str, float], needs: dict[str, set[str]]) -> float:

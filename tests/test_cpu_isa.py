@@ -22,21 +22,13 @@ import yaml
 
 from snnkd.config import RunConfig
 from snnkd.threads import ISA_SETTING, ISA_VARIABLES, x86_64
+from snnkd.tracking import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "default" / "runs" / "digits" / "scratch" / "seed0"
-# the CPU kind the committed default results come from (README: an AMD EPYC at ATen capability AVX2)
-REFERENCE_VENDOR = "AuthenticAMD"
-
-
-def _vendor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+# the vendor of the CPU the committed default results come from (README: an AMD EPYC at ATen
+# capability AVX2), as it appears in the CPU's model name (snnkd.tracking.cpu_model)
+REFERENCE_VENDOR = "AMD"
 
 
 SNNKD = Path(sys.executable).with_name("snnkd")
@@ -109,10 +101,10 @@ def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     names = ("curve.csv", "metrics.json")
     differ = [n for n in names if (out / n).read_bytes() != (COMMITTED / n).read_bytes()]
-    if differ and _vendor() != REFERENCE_VENDOR:
+    if differ and REFERENCE_VENDOR not in cpu_model():
         pytest.xfail(
             f"{', '.join(differ)} differ: the reference was made on an {REFERENCE_VENDOR} CPU, this is "
-            f"{_vendor()}; the AVX2 pin covers ATen and oneDNN, not MKL's vendor dispatch (results/perf.md)"
+            f"{cpu_model()}; the AVX2 pin covers ATen and oneDNN, not MKL's vendor dispatch (results/perf.md)"
         )
     assert not differ, differ
 
