@@ -1,10 +1,10 @@
-"""Start-up cost of a training process, before and after :mod:`snnkd.no_dynamo` (issue 11).
+"""Start-up cost of a training process, before and after :mod:`snnkd.trainer.no_dynamo` (issue 11).
 
 Runs ``snnkd train --dataset digits --epochs 1 --no-track --quiet`` (a 1-epoch digits
 student) in fresh interpreters under ``python -X importtime``, alternating two variants
 side by side, ``--repeats`` times each:
 
-- ``before``: ``torch._dynamo`` is imported first, so :func:`snnkd.no_dynamo.install`
+- ``before``: ``torch._dynamo`` is imported first, so :func:`snnkd.trainer.no_dynamo.install`
   stands aside and torch's own wrappers run, which is what every run did before
   (creating the optimizer imported Dynamo; the import costs the same wherever it happens);
 - ``after``: the product as it is.
@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 TRAIN = ["train", "--dataset", "digits", "--epochs", "1", "--no-track", "--quiet"]
-MAIN = "from snnkd.cli import main\nsys.exit(main(sys.argv[1:]))"
+MAIN = "from snnkd.cli.main import main\nsys.exit(main(sys.argv[1:]))"
 CHILD = {
     # torch first, then Dynamo on its own line: importtime charges Dynamo its own cost only
     "before": "import sys, torch\nimport torch._dynamo\n" + MAIN,

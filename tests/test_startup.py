@@ -1,5 +1,5 @@
 """Start-up cost (issue 11, item 1): a training run imports neither ``torch._dynamo`` nor
-libraries it does not use, and :mod:`snnkd.no_dynamo` keeps eager results bit-identical.
+libraries it does not use, and :mod:`snnkd.trainer.no_dynamo` keeps eager results bit-identical.
 
 Every check runs in a fresh interpreter (the venv's python): ``sys.modules`` of the
 test process already holds whatever other tests imported.
@@ -39,7 +39,7 @@ def test_trainer_and_dataset_registry_import_no_heavy_library(tmp_path):
     """
     code = """
         import json, sys
-        import snnkd.cli, snnkd.data, snnkd.methods, snnkd.tracking, snnkd.train
+        import snnkd.cli.main, snnkd.data, snnkd.methods, snnkd.tracking.log, snnkd.trainer.loop
         print(json.dumps(sorted(sys.modules)))
     """
     loaded = set(_python(code, tmp_path))
@@ -51,7 +51,7 @@ def test_training_run_imports_no_dynamo_nor_unused_libraries(tmp_path):
     """``snnkd train`` on digits, 1 epoch, untracked: no Dynamo, MLflow, Optuna, statsmodels."""
     code = f"""
         import json, sys
-        from snnkd.cli import main
+        from snnkd.cli.main import main
         code = main(["train", "--dataset", "digits", "--epochs", "1", "--out", {str(tmp_path / "run")!r},
                      "--no-track", "--quiet"])
         print(json.dumps({{"code": code, "loaded": sorted(sys.modules)}}))
@@ -65,7 +65,7 @@ def test_training_run_imports_no_dynamo_nor_unused_libraries(tmp_path):
 def test_tracked_run_imports_mlflow_but_not_tuning_or_statistics(tmp_path):
     code = f"""
         import json, sys
-        from snnkd.cli import main
+        from snnkd.cli.main import main
         code = main(["train", "--dataset", "digits", "--epochs", "1", "--out", {str(tmp_path / "run")!r},
                      "--quiet"])
         print(json.dumps({{"code": code, "loaded": sorted(sys.modules)}}))
@@ -112,7 +112,7 @@ def test_optimizers_skip_dynamo_and_match_torch_bit_for_bit(tmp_path):
     eager = _python(
         OPTIMIZERS
         + """
-    from snnkd import no_dynamo
+    from snnkd.trainer import no_dynamo
     active = no_dynamo.install()
     out = {n: run(n) for n in ("sgd", "adam", "adamw")}
     print(json.dumps({"active": active, "again": no_dynamo.install(), "out": out,
@@ -124,7 +124,7 @@ def test_optimizers_skip_dynamo_and_match_torch_bit_for_bit(tmp_path):
         OPTIMIZERS
         + """
     import torch._dynamo  # torch's own wrappers: install() changes nothing
-    from snnkd import no_dynamo
+    from snnkd.trainer import no_dynamo
     active = no_dynamo.install()
     print(json.dumps({"active": active, "out": {n: run(n) for n in ("sgd", "adam", "adamw")}}))
     """,
@@ -142,7 +142,7 @@ def test_hands_over_to_torch_once_dynamo_is_imported(tmp_path):
         """
         import json, sys
         import torch
-        from snnkd import no_dynamo
+        from snnkd.trainer import no_dynamo
         no_dynamo.install()
         fn = torch.optim.Optimizer.add_param_group.__wrapped__
         opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(2))])

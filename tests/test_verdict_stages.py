@@ -15,8 +15,8 @@ import yaml
 from conftest import one_line_error
 from smoke_repo import IMPORTS
 
-from snnkd import plan, suites
-from snnkd.cli import main
+from snnkd.cli.main import main
+from snnkd.pipeline import plan, suites
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,11 @@ def test_a_verdict_stage_depends_on_every_module_its_command_imports(imported, s
 def test_a_dependency_left_off_a_claims_stage_is_caught(imported):
     """Editing the claims stage's dependency list (a module dropped) fails the check above."""
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["claims"]["do"]["deps"]
-    for dropped in ("src/snnkd/verdicts/claims_spec.py", "src/snnkd/stats.py", "src/snnkd/tradeoff.py"):
+    for dropped in (
+        "src/snnkd/verdicts/claims_spec.py",
+        "src/snnkd/results/stats.py",
+        "src/snnkd/results/tradeoff.py",
+    ):
         assert missing_deps(imported["claims"], [d for d in deps if d != dropped]) == [dropped]
 
 

@@ -63,7 +63,7 @@ def _spikesim_report(model: nn.Module, x_seq: torch.Tensor, mode: str):
         estimate_spikesim_energy,
     )
 
-    from snnkd import no_dynamo
+    from snnkd.trainer import no_dynamo
 
     no_dynamo.install()  # SpikingJelly's op counters are dispatch modes: no torch._dynamo import
     model.eval()

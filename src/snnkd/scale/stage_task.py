@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 
 from snnkd.errors import SnnkdError
+from snnkd.pipeline.tasks import ADDRESS_ENV, NODE_ENV
 from snnkd.scale import workspace
-from snnkd.tasks import ADDRESS_ENV, NODE_ENV
 
 RUNS_ENV = "SNNKD_SCALE_RUNS"  # the one stage whose command may execute ("-": none)
 
@@ -132,7 +132,7 @@ def remote_function(cpus: float, gpus: float) -> Any:
     """:func:`run_stage` as a Ray task reserving ``cpus`` and ``gpus``, retried when its worker dies."""
     import ray
 
-    from snnkd.tasks import RAY_RETRIES
+    from snnkd.pipeline.tasks import RAY_RETRIES
 
     return ray.remote(run_stage).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=RAY_RETRIES, retry_exceptions=False
