@@ -29,7 +29,7 @@ from snnkd.data.loader import batches, num_batches
 from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
 from snnkd.evaluation.evaluate import final_metrics, validation_accuracy
 from snnkd.methods.trace import Tracer
-from snnkd.trainer import checkpoint, no_dynamo
+from snnkd.trainer import checkpoint
 from snnkd.trainer.divergence import check_divergence
 from snnkd.trainer.early_stopping import EarlyStopping
 from snnkd.trainer.run import Run
@@ -52,7 +52,6 @@ def _reset(model: nn.Module) -> None:
 
 
 def _optimizer(run: Run) -> tuple[torch.optim.Optimizer, Any]:
-    no_dynamo.install()  # no torch._dynamo import (2-4 s): snnkd never compiles
     tc = run.cfg.train
     params = list(run.model.parameters()) + list(run.loss.parameters())
     if tc.optimizer == "sgd":
