@@ -178,6 +178,32 @@ def test_reference_networks_have_their_own_budgets():
     assert student["epochs"] == suite.budgets["mnist1d"]["train"]["epochs"] != teacher["epochs"]
 
 
+def test_a_network_stage_tracks_its_own_datasets_budget_alone():
+    """A reference network's stage tracks its plan record (the network's entry with this dataset's
+    budget only): adding a dataset's budget to a suite leaves the other datasets' networks as
+    they were, so `dvc repro` does not retrain them."""
+    from snnkd.pipeline import plan
+
+    data = yaml.safe_load((ROOT / "benchmarks" / "evidence.yaml").read_text())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        before = plan.build({"evidence": S.check(S.Suite.model_validate(data))})
+        data["datasets"].append("fsdd")
+        data["sources"] = {"fsdd": "../shared/data/fsdd/recordings"}
+        for net in data["networks"].values():
+            net["budgets"]["fsdd"] = {"train": {"epochs": 7}}
+        data["budgets"]["fsdd"] = {"train": {"epochs": 7}}
+        after = plan.build({"evidence": S.check(S.Suite.model_validate(data))})
+    key = "evidence-mnist1d-teacher-spiking"
+    assert after["networks"][key] == before["networks"][key]
+    settings = before["networks"][key]["settings"]
+    assert settings["readout"] == "spiking" and "budgets" not in settings
+    assert settings["budget"] == data["networks"]["teacher-spiking"]["budgets"]["mnist1d"]
+    assert after["networks"]["evidence-fsdd-teacher"]["settings"]["budget"] == {"train": {"epochs": 7}}
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["network"]["do"]
+    assert stage["params"] == ["suites.${item.suite}.common", "plan.networks.${key}"]
+
+
 def test_plan_names_each_stage_its_teacher_and_plugin_files():
     from snnkd.pipeline import plan
 

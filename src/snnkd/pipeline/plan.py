@@ -15,7 +15,8 @@ per-stage facts it needs are written into ``params.yaml`` by ``snnkd suite plan`
   (:func:`verdicts`: a claims file, ``tables: [quant]``, ``tuned_against``), keyed by suite;
 * ``plan.networks``: one record per (suite, dataset, reference network), keyed
   ``<suite>-<dataset>-<name>``: what it learns from (a checkpoint of its suite, or the dataset's
-  split file) and its method's plugin file;
+  split file), its method's plugin file and its ``settings`` (:func:`network_settings`: the
+  parameters its stage tracks);
 * ``plan.runs``: one record per (suite, dataset, method) and per (suite, dataset, sweep variant),
   keyed ``<suite>-<dataset>-<method>``, read by the one ``tune`` block and the one ``method`` block
   of ``dvc.yaml``: its ``methods`` entry (the settings it reads: a variant's entry, else the run's
@@ -38,6 +39,7 @@ from typing import Any
 from snnkd.errors import ConfigError
 from snnkd.pipeline.suite import (
     GROUP_NETWORK,
+    NetworkEntry,
     Suite,
     checkpoint_of,
     checkpoints_dir,
@@ -128,8 +130,8 @@ def build(suites: dict[str, Suite]) -> dict[str, Any]:
 def verdicts(suites: dict[str, Suite]) -> dict[str, dict[str, Any]]:
     """The verdict-table stages' records, keyed by suite (``claims@<suite>``, ...):
 
-    * ``claims``: a suite with a claims file ``benchmarks/claims/<suite>.yaml`` (loaded and checked
-      against the suite's run names here): the file and the suite's ``margin_pp``, which the stage
+    * ``claims``: a suite with a claims file ``benchmarks/claims/<suite>.yaml``, or naming another
+      suite's in ``claims`` (loaded and checked against the suite's run names here): the file and the suite's ``margin_pp``, which the stage
       passes to ``snnkd claims``;
     * ``quant``: a suite whose ``tables`` lists ``quant`` (``snnkd quant-evidence``);
     * ``tuning``: a suite whose ``tuned_against`` names another suite of ``suites``
@@ -141,7 +143,7 @@ def verdicts(suites: dict[str, Suite]) -> dict[str, dict[str, Any]]:
     quant: dict[str, Any] = {}
     tuning: dict[str, Any] = {}
     for name, suite in suites.items():
-        path = claims_spec.claims_file(name)
+        path = claims_spec.claims_file(suite.claims or name)  # a named one exists (snnkd.pipeline.suite)
         if path.is_file():
             _check_claims(claims_spec.load(path), suite, path)
             claims[name] = {"suite": name, "claims": path.as_posix(), "margin_pp": suite.margin_pp}
@@ -153,9 +155,11 @@ def verdicts(suites: dict[str, Suite]) -> dict[str, dict[str, Any]]:
 
 
 def _check_claims(spec: Any, suite: Suite, path: Path) -> None:
-    """A claims file is the suite's: its ``suite`` and every method it compares are the suite's."""
-    if spec.suite != suite.suite:
-        raise ConfigError(f"{path}: suite: '{spec.suite}' must be the file's name '{suite.suite}'")
+    """A claims file is the suite's (or the one its ``claims`` names): its ``suite`` is the file's
+    name, and every method it compares is a run of the suite checked."""
+    owner = suite.claims or suite.suite
+    if spec.suite != owner:
+        raise ConfigError(f"{path}: suite: '{spec.suite}' must be the file's name '{owner}'")
     valid = suite.run_names()
     named = [("reference", spec.reference)]
     for key, claim in spec.claims.items():
@@ -173,6 +177,15 @@ def _check_claims(spec: Any, suite: Suite, path: Path) -> None:
             )
 
 
+def network_settings(net: NetworkEntry, dataset: str) -> dict[str, Any]:
+    """What a reference network's stage reads of its suite entry for one dataset: every field but
+    the other datasets' budgets (``budget``: this dataset's), so that adding a dataset to a suite
+    leaves the networks of the others up to date."""
+    settings = net.model_dump(exclude={"budgets"})
+    settings["budget"] = net.budgets.get(dataset, {})
+    return settings
+
+
 def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict[str, Any]) -> None:
     """Add suite ``name``'s network and run records."""
     dirs = list(suite.common.get("plugin_dirs", []))
@@ -188,6 +201,7 @@ def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict
                 "name": net_name,
                 "learns_from": learns,
                 **_plugins(plugin_files(net.method, dirs)),
+                "settings": network_settings(net, dataset),
             }
         for method in suite.run_names():
             group = suite.group_of(method)

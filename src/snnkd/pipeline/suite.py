@@ -21,8 +21,8 @@ twin       role ``fp-twin``                             the ``twin`` run (``scra
 *variant* of it (:mod:`snnkd.pipeline.sweeps`) with its own stages and run folders, in the method's group.
 
 A ``methods`` key is a run name; an entry with ``method`` is an *alias* running that method under
-its own name (one method several times, with other settings). ``tables`` and ``tuned_against``
-declare the suite's verdict-table stages (:func:`snnkd.pipeline.plan.verdicts`, docs/verdicts.md).
+its own name (one method several times, with other settings). ``tables``, ``tuned_against`` and
+``claims`` (another suite's claims file, checked on this suite's runs) declare the suite's verdict-table stages (:func:`snnkd.pipeline.plan.verdicts`, docs/verdicts.md).
 
 Suites live in ``benchmarks/<name>.yaml``; ``snnkd suite add NAME`` validates one and copies it
 into ``params.yaml``'s ``suites`` (:mod:`snnkd.pipeline.suites`), each suite publishing under its own folder
@@ -159,6 +159,11 @@ class Suite(_Strict):
     tuned_against: str | None = Field(
         None,
         description="the suite run at its defaults that `snnkd tuning-evidence` pairs this tuned suite with",
+    )
+    claims: str | None = Field(
+        None,
+        description="another suite's claims (benchmarks/claims/<name>.yaml) checked on this suite's runs; "
+        "default: benchmarks/claims/<suite>.yaml where it exists",
     )
     _variants: dict[str, Variant] | None = PrivateAttr(None)
 
@@ -374,6 +379,8 @@ def _check_names(suite: Suite, source: str) -> None:
             keyed.append((f"methods.{name}.twin", entry.twin, False))
     if suite.tuned_against is not None:
         keyed.append(("tuned_against", suite.tuned_against, False))
+    if suite.claims is not None:
+        keyed.append(("claims", suite.claims, False))
     keyed += [(f"tables.{i}", name, False) for i, name in enumerate(suite.tables)]
     keyed += [(f"networks.{name}", name, False) for name in suite.networks]
     for name, net in suite.networks.items():
@@ -498,7 +505,8 @@ TABLES: tuple[str, ...] = ("quant",)  # the verdict tables a suite may ask for (
 
 
 def _check_tables(suite: Suite, source: str) -> None:
-    """``tables`` names known tables, once each; ``tuned_against`` names another benchmark suite."""
+    """``tables`` names known tables, once each; ``claims`` names a claims file
+    (``benchmarks/claims/<name>.yaml``); ``tuned_against`` names another benchmark suite."""
     for i, name in enumerate(suite.tables):
         if name not in TABLES:
             raise ConfigError(
@@ -506,10 +514,17 @@ def _check_tables(suite: Suite, source: str) -> None:
             )
         if name in suite.tables[:i]:
             raise ConfigError(f"{source}: tables.{i}: '{name}' is listed twice")
+    benchmarks = Path("benchmarks")
+    claims = benchmarks / "claims" / f"{suite.claims}.yaml"
+    if suite.claims is not None and benchmarks.is_dir() and not claims.is_file():
+        files = sorted(p.stem for p in (benchmarks / "claims").glob("*.yaml"))
+        raise ConfigError(
+            f"{source}: claims: no benchmarks/claims/{suite.claims}.yaml; "
+            f"valid choices: {', '.join(files) or 'none'}"
+        )
     other = suite.tuned_against
     if other is None:
         return
-    benchmarks = Path("benchmarks")
     known = sorted(p.stem for p in benchmarks.glob("*.yaml") if p.stem != suite.suite)
     if other == suite.suite or (benchmarks.is_dir() and other not in known):
         raise ConfigError(
