@@ -95,7 +95,10 @@ def _smoke_with(checkout: Path, **fields) -> None:
         ({"tuned_against": "smoke"}, "tuned_against: 'smoke' is not another suite (benchmarks/<name>.yaml)"),
         ({"tuned_against": "a;touch PWNED"}, "benchmarks/smoke.yaml: tuned_against: 'a;touch PWNED'"),
         ({"tables": ["a b"]}, "benchmarks/smoke.yaml: tables.0: 'a b'"),
-        ({"claims": "nope"}, "benchmarks/smoke.yaml: claims: no benchmarks/claims/nope.yaml; valid choices: evidence"),
+        (
+            {"claims": "nope"},
+            "benchmarks/smoke.yaml: claims: no benchmarks/claims/nope.yaml; valid choices: evidence",
+        ),
         ({"claims": "a;touch PWNED"}, "benchmarks/smoke.yaml: claims: 'a;touch PWNED'"),
     ],
 )

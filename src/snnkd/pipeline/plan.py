@@ -131,8 +131,8 @@ def verdicts(suites: dict[str, Suite]) -> dict[str, dict[str, Any]]:
     """The verdict-table stages' records, keyed by suite (``claims@<suite>``, ...):
 
     * ``claims``: a suite with a claims file ``benchmarks/claims/<suite>.yaml``, or naming another
-      suite's in ``claims`` (loaded and checked against the suite's run names here): the file and the suite's ``margin_pp``, which the stage
-      passes to ``snnkd claims``;
+      suite's in ``claims`` (loaded and checked against the suite's run names here): the file and
+      the suite's ``margin_pp``, which the stage passes to ``snnkd claims``;
     * ``quant``: a suite whose ``tables`` lists ``quant`` (``snnkd quant-evidence``);
     * ``tuning``: a suite whose ``tuned_against`` names another suite of ``suites``
       (``snnkd tuning-evidence``); absent while that suite is not in ``params.yaml``.

@@ -22,7 +22,8 @@ twin       role ``fp-twin``                             the ``twin`` run (``scra
 
 A ``methods`` key is a run name; an entry with ``method`` is an *alias* running that method under
 its own name (one method several times, with other settings). ``tables``, ``tuned_against`` and
-``claims`` (another suite's claims file, checked on this suite's runs) declare the suite's verdict-table stages (:func:`snnkd.pipeline.plan.verdicts`, docs/verdicts.md).
+``claims`` (another suite's claims file, checked on this suite's runs) declare the suite's
+verdict-table stages (:func:`snnkd.pipeline.plan.verdicts`, docs/verdicts.md).
 
 Suites live in ``benchmarks/<name>.yaml``; ``snnkd suite add NAME`` validates one and copies it
 into ``params.yaml``'s ``suites`` (:mod:`snnkd.pipeline.suites`), each suite publishing under its own folder
