@@ -79,8 +79,9 @@ def _run(dataset: str, backend: str):
 
 
 def contenders(dataset: str) -> dict[str, Callable[[], None]]:
+    from snnkd.evaluation.evaluate import _eval_encoder, _recalibrate_bn
     from snnkd.methods.trace import Tracer
-    from snnkd.trainer.loop import _eval_encoder, _optimizer, _recalibrate_bn, train_epoch
+    from snnkd.trainer.loop import _optimizer, train_epoch
 
     runs = {b: _run(dataset, b) for b in ("fused", "spikingjelly")}
     state = {}
@@ -135,7 +136,7 @@ def contenders(dataset: str) -> dict[str, Callable[[], None]]:
 
 
 def _bn_args(run) -> tuple:
-    """``recalibrate``'s arguments as :func:`snnkd.trainer.loop._recalibrate_bn` passes them."""
+    """``recalibrate``'s arguments as :func:`snnkd.evaluation.evaluate._recalibrate_bn` passes them."""
     gen = torch.Generator().manual_seed(run.cfg.seed)
     encode = lambda x: run.encode(run.data.batch(x, False), gen)  # noqa: E731
     return run.model, run.data.train.x, encode, run.cfg.train.eval_batch_size, run.device

@@ -520,8 +520,11 @@ def test_a_damaged_store_is_refused_before_training(tmp_path, monkeypatch, capsy
     _one_line_error(capsys, main(_train(tmp_path / "run")), expected, exit_code=1)
     assert not (tmp_path / "run").exists()
     code = main(
-        ["leaderboard", "--params", str(REPO / "params.yaml"), "--out", str(tmp_path / "lb"), "--no-log"]
-    )
+        [
+            "leaderboard", "--params", str(REPO / "params.yaml"), "--suite", "default",
+            "--out", str(tmp_path / "lb"), "--no-log",
+        ]
+    )  # fmt: skip
     _one_line_error(capsys, code, expected, exit_code=1)
     assert Path(uri[len("sqlite:///") :]).read_bytes() == before  # nothing "repaired" behind the user's back
 
