@@ -1,15 +1,15 @@
 """What evaluation costs per epoch: batch-norm re-estimation and validation, beside the training epoch.
 
-Every epoch of :func:`snnkd.train.fit` trains, re-estimates the batch-norm statistics over (at most
-2,048 of) the training samples (:mod:`snnkd.batchnorm`) and measures validation accuracy. Contenders,
-on the default suite's ``scratch`` student of each dataset (``params.yaml``: its budget and batch
-size), side by side in one process and alternating over repeats:
+Every epoch of :func:`snnkd.trainer.loop.fit` trains, re-estimates the batch-norm statistics over (at
+most 2,048 of) the training samples (:mod:`snnkd.evaluation.batchnorm`) and measures validation
+accuracy. Contenders, on the default suite's ``scratch`` student of each dataset (``params.yaml``:
+its budget and batch size), side by side in one process and alternating over repeats:
 
-- ``train``: one :func:`snnkd.train.train_epoch` (the fused LIF, the CPU default);
+- ``train``: one :func:`snnkd.trainer.loop.train_epoch` (the fused LIF, the CPU default);
 - ``bn-before`` / ``val-before``: re-estimation and validation as they ran before this benchmark's
   change: under ``torch.no_grad``, with ATen's ``max_pool`` (``spikingjelly.activation_based.layer``'s
   pools put back for the call) and the fused LIF over the whole batch in one pass;
-- ``bn`` / ``val``: as :func:`snnkd.train.fit` runs them now (``torch.inference_mode``, the 2x pools'
+- ``bn`` / ``val``: as :func:`snnkd.trainer.loop.fit` runs them now (``torch.inference_mode``, the 2x pools'
   fast path of :mod:`snnkd.models.pooling`, the fused LIF over cache-sized slices of the batch,
   :func:`snnkd.models.fused_lif.forward_inference`); checked to give the same statistics and accuracy;
 - ``bn-<n>``: re-estimation from a fixed subset of ``n`` samples (``train.bn_samples``, opt-in: it
@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from snnkd.threads import pin_isa_environment
+from snnkd.trainer.threads import pin_isa_environment
 
 ISA = pin_isa_environment()  # before torch starts, as the snnkd command does
 
@@ -39,7 +39,7 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 from spikingjelly.activation_based import layer  # noqa: E402
 
-from snnkd import batchnorm, metrics  # noqa: E402
+from snnkd.evaluation import batchnorm, metrics  # noqa: E402
 from snnkd.models import pooling  # noqa: E402
 
 SUBSETS = (1024, 512)
@@ -68,9 +68,9 @@ def as_before(model: nn.Module) -> Iterator[None]:
 
 
 def _run(dataset: str, backend: str):
-    from snnkd import suites
-    from snnkd.config import validate
-    from snnkd.train import prepare
+    from snnkd.core.config import validate
+    from snnkd.pipeline import suites
+    from snnkd.trainer.loop import prepare
 
     data = suites.load("params.yaml", "default").method_config(dataset, "scratch", 0, tuned=False)
     data.setdefault("neuron", {})["backend"] = backend
@@ -79,8 +79,9 @@ def _run(dataset: str, backend: str):
 
 
 def contenders(dataset: str) -> dict[str, Callable[[], None]]:
-    from snnkd.trace import Tracer
-    from snnkd.train import _eval_encoder, _optimizer, _recalibrate_bn, train_epoch
+    from snnkd.evaluation.evaluate import _eval_encoder, _recalibrate_bn
+    from snnkd.methods.trace import Tracer
+    from snnkd.trainer.loop import _optimizer, train_epoch
 
     runs = {b: _run(dataset, b) for b in ("fused", "spikingjelly")}
     state = {}
@@ -135,7 +136,7 @@ def contenders(dataset: str) -> dict[str, Callable[[], None]]:
 
 
 def _bn_args(run) -> tuple:
-    """``recalibrate``'s arguments as :func:`snnkd.train._recalibrate_bn` passes them."""
+    """``recalibrate``'s arguments as :func:`snnkd.evaluation.evaluate._recalibrate_bn` passes them."""
     gen = torch.Generator().manual_seed(run.cfg.seed)
     encode = lambda x: run.encode(run.data.batch(x, False), gen)  # noqa: E731
     return run.model, run.data.train.x, encode, run.cfg.train.eval_batch_size, run.device

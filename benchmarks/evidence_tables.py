@@ -5,7 +5,7 @@
 The evidence suite (``benchmarks/evidence.yaml``) publishes into its own folder,
 ``results/evidence/`` (``snnkd suite add evidence && dvc repro leaderboard@evidence``), where its
 runs and reference networks are committed. This script is ``snnkd leaderboard --params
-benchmarks/evidence.yaml --from-files`` (:func:`snnkd.leaderboard.build` on those files) followed by
+benchmarks/evidence.yaml --from-files`` (:func:`snnkd.results.leaderboard.build` on those files) followed by
 ``snnkd claims``' code (:mod:`snnkd.verdicts.claims`, the claims of
 ``benchmarks/claims/evidence.yaml``), writing the leaderboard, report, NeuroBench table, plots and
 ``claims.md`` into ``--out``. Runs of the suite that are not there are listed as left out.
@@ -25,13 +25,14 @@ SUITE = "evidence"
 def build(out: Path | None = None) -> Path:
     """Write the evidence suite's tables, from its files under ``results/evidence/``, into ``out``
     (default: that folder); returns ``out``."""
-    from snnkd import leaderboard, suite
+    from snnkd.pipeline import suite
+    from snnkd.results import leaderboard
 
     folder = ROOT / suite.suite_dir(SUITE)
     out = folder if out is None else Path(out).resolve()
     with contextlib.chdir(ROOT):  # the suite's run folders are relative to the checkout
         leaderboard.build(suite.load(Path("benchmarks") / f"{SUITE}.yaml"), out, log=False, from_files=True)
-    from snnkd.atomic import atomic_text
+    from snnkd.core.atomic import atomic_text
     from snnkd.verdicts import claims, claims_spec, runs
 
     spec = claims_spec.load(claims_spec.claims_file(SUITE, ROOT / claims_spec.CLAIMS_DIR))

@@ -1,6 +1,6 @@
 """Training throughput of a spiking VGG-11 at T = 4 on CIFAR-shaped synthetic data (no download).
 
-Runs the real trainer (:func:`snnkd.train.train_epoch`: uint8 batches, CIFAR
+Runs the real trainer (:func:`snnkd.trainer.loop.train_epoch`: uint8 batches, CIFAR
 normalisation + seeded random crop and flip on the device, direct encoding,
 LIF tau = 2, threshold 1, trace, CE loss, Adam) on ``--samples`` random uint8
 images ``3x32x32`` registered as a throw-away dataset ``synthetic-cifar``.
@@ -53,10 +53,10 @@ def measure(
     device: str, batch_size: int, samples: int, epochs: int, T: int, amp: bool, channels_last: bool
 ) -> dict[str, Any]:
     """Train and time; returns the figures (samples/s over the timed epochs, memory)."""
-    from snnkd.config import validate
-    from snnkd.run import prepare
-    from snnkd.trace import Tracer
-    from snnkd.train import train_epoch
+    from snnkd.core.config import validate
+    from snnkd.methods.trace import Tracer
+    from snnkd.trainer.loop import train_epoch
+    from snnkd.trainer.run import prepare
 
     register_synthetic(samples)
     cfg = validate(

@@ -33,10 +33,10 @@ OUT = ROOT / "results" / "perf_pipeline.json"
 
 EPOCH = r"""
 import os, sys, time, torch
-from snnkd.config import validate
-from snnkd.run import prepare
-from snnkd.train import train_epoch
-from snnkd.trace import Tracer
+from snnkd.core.config import validate
+from snnkd.trainer.run import prepare
+from snnkd.trainer.loop import train_epoch
+from snnkd.methods.trace import Tracer
 threads = int(sys.argv[1])
 cfg = validate({"dataset": "mnist1d", "model": "student", "device": "cpu", "threads": max(threads, 1),
                 "train": {"batch_size": 128, "lr": 0.005}})

@@ -99,8 +99,8 @@ def tasks_of_suite(
 ) -> tuple[dict[str, float], dict[str, set[str]], str]:
     """Tasks (name -> seconds) and their dependencies (name -> names) of this checkout's suite
     (its stages of ``datasets`` only, when given), in DVC's stage order."""
+    from snnkd.pipeline.suites import load
     from snnkd.scale.dag import read
-    from snnkd.suites import load
 
     suite = load(ROOT / "params.yaml", suite_name)
     stages, _ = read(ROOT)

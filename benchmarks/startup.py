@@ -1,19 +1,16 @@
-"""Start-up cost of a training process, before and after :mod:`snnkd.no_dynamo` (issue 11).
+"""Start-up cost of a training process, and ``torch._dynamo``'s share of it.
 
 Runs ``snnkd train --dataset digits --epochs 1 --no-track --quiet`` (a 1-epoch digits
-student) in fresh interpreters under ``python -X importtime``, alternating two variants
-side by side, ``--repeats`` times each:
+student) in fresh interpreters under ``python -X importtime``, ``--repeats`` times. Creating
+torch's optimizers imports ``torch._dynamo`` (``torch._disable_dynamo`` wraps
+``Optimizer.add_param_group``), which an eager run never uses: its import time is what skipping
+Dynamo could save per process at most. Issue 26 measured that saving (1.5 CPU s per process,
+about 0.9 s per forked seed; results/perf.md) and removed the patch that bought it.
 
-- ``before``: ``torch._dynamo`` is imported first, so :func:`snnkd.no_dynamo.install`
-  stands aside and torch's own wrappers run, which is what every run did before
-  (creating the optimizer imported Dynamo; the import costs the same wherever it happens);
-- ``after``: the product as it is.
-
-Prints, per variant, the median over repeats of the process's wall time, of its CPU
-time (user + system, less sensitive to other jobs on the machine), of its total import
-time (the sum of ``-X importtime``'s top-level cumulative times) and of ``torch._dynamo``'s
-share, the after/before ratios, the largest top-level imports of the ``after`` variant,
-and one JSON line with everything.
+Prints the median over repeats of the process's wall time, of its CPU time (user + system,
+less sensitive to other jobs on the machine), of its total import time (the sum of
+``-X importtime``'s top-level cumulative times) and of ``torch._dynamo``'s share, the largest
+top-level imports, and one JSON line with everything.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/startup.py [--repeats 3]
 """
@@ -33,12 +30,8 @@ from collections import Counter
 from pathlib import Path
 
 TRAIN = ["train", "--dataset", "digits", "--epochs", "1", "--no-track", "--quiet"]
-MAIN = "from snnkd.cli import main\nsys.exit(main(sys.argv[1:]))"
-CHILD = {
-    # torch first, then Dynamo on its own line: importtime charges Dynamo its own cost only
-    "before": "import sys, torch\nimport torch._dynamo\n" + MAIN,
-    "after": "import sys\n" + MAIN,
-}
+MAIN = "from snnkd.cli.main import main\nsys.exit(main(sys.argv[1:]))"
+CHILD = "import sys\n" + MAIN
 
 
 def parse_importtime(stderr: str) -> tuple[float, float, Counter]:
@@ -58,12 +51,12 @@ def parse_importtime(stderr: str) -> tuple[float, float, Counter]:
     return total, dynamo, top
 
 
-def run_once(variant: str, out: Path) -> dict:
+def run_once(out: Path) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", CHILD[variant], *TRAIN, "--out", str(out)],
+        [sys.executable, "-X", "importtime", "-c", CHILD, *TRAIN, "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,
@@ -72,48 +65,30 @@ def run_once(variant: str, out: Path) -> dict:
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     if proc.returncode != 0:
-        raise SystemExit(f"startup: the {variant} run failed:\n{proc.stderr[-2000:]}")
+        raise SystemExit(f"startup: the run failed:\n{proc.stderr[-2000:]}")
     total, dynamo, top = parse_importtime(proc.stderr)
     return {"wall_s": wall, "cpu_s": cpu, "import_s": total, "dynamo_s": dynamo, "top": top}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each variant (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs (default 3)")
     args = parser.parse_args()
-    runs: dict[str, list[dict]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.repeats):
-            for variant in runs:  # side by side: before, after, before, after, ...
-                runs[variant].append(run_once(variant, Path(tmp) / f"{variant}{i}"))
-    med = {
-        v: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "cpu_s", "import_s", "dynamo_s")}
-        for v, rs in runs.items()
-    }
-    ratio = {k: med["after"][k] / med["before"][k] for k in ("wall_s", "cpu_s", "import_s")}
-    print(f"snnkd {' '.join(TRAIN)}: median of {args.repeats}, variants alternated")
-    print(f"{'':8}{'wall s':>10}{'CPU s':>10}{'imports s':>12}{'torch._dynamo s':>17}")
-    for v, m in med.items():
-        print(f"{v:8}{m['wall_s']:10.2f}{m['cpu_s']:10.2f}{m['import_s']:12.2f}{m['dynamo_s']:17.2f}")
-    print(
-        f"after/before: wall {ratio['wall_s']:.2f}, CPU {ratio['cpu_s']:.2f}, imports {ratio['import_s']:.2f}"
-    )
+        runs = [run_once(Path(tmp) / f"run{i}") for i in range(args.repeats)]
+    med = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s", "import_s", "dynamo_s")}
+    print(f"snnkd {' '.join(TRAIN)}: median of {args.repeats}")
+    print(f"{'wall s':>10}{'CPU s':>10}{'imports s':>12}{'torch._dynamo s':>17}")
+    print(f"{med['wall_s']:10.2f}{med['cpu_s']:10.2f}{med['import_s']:12.2f}{med['dynamo_s']:17.2f}")
     top = Counter()
-    for r in runs["after"]:
+    for r in runs:
         top.update(r["top"])
     print(
-        "largest top-level imports (after, mean s): "
+        "largest top-level imports (mean s): "
         + ", ".join(f"{name} {s / args.repeats:.2f}" for name, s in top.most_common(6))
     )
     print(
-        json.dumps(
-            {
-                "repeats": args.repeats,
-                "median": med,
-                "ratio_after_before": ratio,
-                "runs": {v: [{k: r[k] for k in med[v]} for r in rs] for v, rs in runs.items()},
-            }
-        )
+        json.dumps({"repeats": args.repeats, "median": med, "runs": [{k: r[k] for k in med} for r in runs]})
     )
     return 0
 

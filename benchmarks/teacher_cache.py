@@ -20,16 +20,16 @@ from pathlib import Path
 
 import torch
 
-from snnkd import teacher as teachers
-from snnkd import train
-from snnkd.config import validate
-from snnkd.run import prepare
-from snnkd.trace import Tracer
+from snnkd.core.config import validate
+from snnkd.methods.trace import Tracer
+from snnkd.trainer import loop
+from snnkd.trainer import teacher as teachers
+from snnkd.trainer.run import prepare
 
 
 def make_teacher(folder: Path) -> Path:
     cfg = validate({"dataset": "digits", "model": "teacher", "device": "cpu", "train": {"epochs": 1}})
-    train.fit(prepare(cfg), folder, show_progress=False)
+    loop.fit(prepare(cfg), folder, show_progress=False)
     return folder / "checkpoint.pt"
 
 
@@ -53,7 +53,7 @@ def contender(method: str, teacher: Path | None, cached: bool):
 
     def one_epoch() -> None:
         epoch[0] += 1
-        train.train_epoch(run, opt, epoch[0], s_tracer, t_tracer, cache, show=False)
+        loop.train_epoch(run, opt, epoch[0], s_tracer, t_tracer, cache, show=False)
 
     return one_epoch, build
 

@@ -4,7 +4,7 @@ Contenders, all on the digits student (conv16-pool-conv32-pool-linear, LIF tau =
 Adam; ``--dataset mnist-5k``: conv8-pool-conv16-pool-linear, batch 128) and measured side by side in one
 process, alternating over several repeats (the machine is noisy):
 
-- ``snnkd``: one epoch of :func:`snnkd.train.train_epoch` (trace, recipe loss,
+- ``snnkd``: one epoch of :func:`snnkd.trainer.loop.train_epoch` (trace, recipe loss,
   seeded batches, state reset; everything a ``scratch`` run does per batch);
 - ``spikingjelly``: a bare SpikingJelly 2 multi-step loop over the same model;
 - ``snntorch``: the same layers with ``snntorch.Leaky`` and a loop over time
@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 
-from snnkd.threads import pin_isa_environment
+from snnkd.trainer.threads import pin_isa_environment
 
 ISA = pin_isa_environment()  # before torch starts, as the snnkd command does
 
@@ -45,10 +45,10 @@ DATASET, BATCH = "digits", 64  # --dataset, --batch
 
 
 def snnkd_contender(backend: str = "fused"):
-    from snnkd.config import validate
-    from snnkd.run import prepare
-    from snnkd.trace import Tracer
-    from snnkd.train import train_epoch
+    from snnkd.core.config import validate
+    from snnkd.methods.trace import Tracer
+    from snnkd.trainer.loop import train_epoch
+    from snnkd.trainer.run import prepare
 
     cfg = validate(
         {
@@ -99,8 +99,8 @@ def spikingjelly_contender():
 
 
 def ann_floor_contender():
-    from snnkd.config import validate
-    from snnkd.run import prepare
+    from snnkd.core.config import validate
+    from snnkd.trainer.run import prepare
 
     run = prepare(
         validate({"dataset": DATASET, "model": "student", "ann": True, "device": "cpu", "cpu_isa": ISA})

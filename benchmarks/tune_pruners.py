@@ -1,6 +1,6 @@
 """Tuning cost and quality per pruner, on the default suite's studies.
 
-Each study is the one ``dvc repro`` runs (``snnkd.pipeline.tune``): the first seed's run config of
+Each study is the one ``dvc repro`` runs (``snnkd.pipeline.stages.tune``): the first seed's run config of
 the method, the suite's ``tune`` budget (``trials``; every trial trains to its plateau), trials in
 batches of ``jobs`` (``TuneSpec.batch``), the seeded TPE sampler. Only the pruner changes
 (:mod:`snnkd.tune.pruners`: ``median``, the default, ``halving``, ``hyperband`` and Optuna's own
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from snnkd.threads import pin_isa_environment
+from snnkd.trainer.threads import pin_isa_environment
 
 ISA = pin_isa_environment()  # before torch starts, as the snnkd command does
 
@@ -32,7 +32,7 @@ PRUNERS = ("median", "halving", "hyperband", "hyperband-async")
 
 
 def run_study(dataset: str, method: str, pruner: str, tmp: Path) -> dict:
-    from snnkd import suites as S
+    from snnkd.pipeline import suites as S
     from snnkd.tune import study
     from snnkd.tune.spec import TuneSpec, parse_objectives
     from snnkd.tune.storage import open_storage

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snnkd.threads import pin_isa_environment
+from snnkd.trainer.threads import pin_isa_environment
 
 pin_isa_environment()  # as the snnkd command does, before any test starts torch: runs default to avx2
 warnings.filterwarnings("ignore", message=".*Triton.*")
@@ -15,7 +15,7 @@ warnings.filterwarnings("ignore", message=".*Triton.*")
 
 def small_config(**overrides):
     """A RunConfig for fast tests: digits student, 1 epoch, no progress output."""
-    from snnkd.config import merge, validate
+    from snnkd.core.config import merge, validate
 
     data = {"dataset": "digits", "model": "student", "train": {"epochs": 1}, "device": "cpu"}
     for key, value in overrides.items():
@@ -24,8 +24,8 @@ def small_config(**overrides):
 
 
 def train_run(cfg, out: Path, **kwargs):
-    from snnkd.run import prepare
-    from snnkd.train import fit
+    from snnkd.trainer.loop import fit
+    from snnkd.trainer.run import prepare
 
     run = prepare(cfg)
     return run, fit(run, out, show_progress=False, **kwargs)
@@ -51,17 +51,18 @@ def one_line_error(capsys, code: int, expected: str, exit_code: int = 2) -> str:
 def restore_registries():
     """Plugins and loss terms registered by a test do not leak into later tests."""
     from snnkd import methods
-    from snnkd.terms import TERMS
+    from snnkd.methods import discovery
+    from snnkd.methods.terms import TERMS
 
     methods.discover()
-    saved = dict(methods.METHODS._items), dict(TERMS._items), set(methods._loaded)
+    saved = dict(methods.METHODS._items), dict(TERMS._items), set(discovery._loaded)
     yield
     methods.METHODS._items.clear()
     methods.METHODS._items.update(saved[0])
     TERMS._items.clear()
     TERMS._items.update(saved[1])
-    methods._loaded.clear()
-    methods._loaded.update(saved[2])
+    discovery._loaded.clear()
+    discovery._loaded.update(saved[2])
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ IMPORTS = """
 import sys, contextlib, io
 from pathlib import Path
 import snnkd
-from snnkd.cli import main
+from snnkd.cli.main import main
 sys.argv = ["snnkd", *sys.argv[1:]]
 with contextlib.redirect_stdout(io.StringIO()):
     code = main()

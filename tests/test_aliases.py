@@ -11,10 +11,11 @@ import pytest
 import yaml
 from conftest import one_line_error
 
-from snnkd import pipeline, plan
-from snnkd import suite as S
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.errors import ConfigError
+from snnkd.pipeline import plan
+from snnkd.pipeline import stages as pipeline
+from snnkd.pipeline import suite as S
 
 REPO = Path(__file__).resolve().parents[1]
 

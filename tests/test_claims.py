@@ -12,7 +12,7 @@ from conftest import one_line_error
 from run_folders import tree, write_method, write_run
 from scipy.stats import t as student
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.verdicts import claims_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_missing_claims_file_and_margin_are_one_line(toy, tmp_path, capsys, monk
 
 def test_the_evidence_claims_name_the_evidence_suites_methods():
     """Every method a declared claim compares is one of the evidence suite's."""
-    from snnkd import suite
+    from snnkd.pipeline import suite
 
     spec = claims_spec.load(REPO / "benchmarks" / "claims" / "evidence.yaml")
     methods = set(suite.load(REPO / "benchmarks" / f"{spec.suite}.yaml", full=False).methods)

@@ -1,4 +1,4 @@
-"""The CPU policy's kernel ISA (snnkd.threads) and the additive-settings rule (snnkd.config).
+"""The CPU policy's kernel ISA (snnkd.trainer.threads) and the additive-settings rule (snnkd.core.config).
 
 A pinned run (cpu_isa avx2, the default) reproduces a committed run, made on an AVX2 machine, byte
 for byte on a machine of the same vendor whose CPU could do more (measured: an AVX-512 AMD EPYC
@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snnkd.config import RunConfig
-from snnkd.threads import ISA_SETTING, ISA_VARIABLES, x86_64
-from snnkd.tracking import cpu_model
+from snnkd.core.config import RunConfig
+from snnkd.tracking.provenance import cpu_model
+from snnkd.trainer.threads import ISA_SETTING, ISA_VARIABLES, x86_64
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "results" / "default" / "runs" / "digits" / "scratch" / "seed0"
 # the vendor of the CPU the committed default results come from (README: an AMD EPYC at ATen
-# capability AVX2), as it appears in the CPU's model name (snnkd.tracking.cpu_model)
+# capability AVX2), as it appears in the CPU's model name (snnkd.tracking.provenance.cpu_model)
 REFERENCE_VENDOR = "AMD"
 
 
@@ -71,7 +71,7 @@ def _env(isa: str) -> dict[str, str]:
 
 
 def _native_isa() -> str:
-    code = "from snnkd.threads import pin_isa_environment as p, dispatched_isa as d; p(); print(d())"
+    code = "from snnkd.trainer.threads import pin_isa_environment as p, dispatched_isa as d; p(); print(d())"
     out = subprocess.run([sys.executable, "-c", code], env=_env("native"), capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
@@ -113,7 +113,7 @@ def test_a_run_refuses_a_process_with_another_isa(tmp_path):
     if not x86_64():
         pytest.skip("the ISA pin is an x86-64 policy")
     code = (
-        "import sys\nfrom snnkd.cli import main\n"
+        "import sys\nfrom snnkd.cli.main import main\n"
         "sys.exit(main(['train', '--epochs', '1', '--set', 'cpu_isa=native', '--out', 'x', '--no-track']))"
     )
     done = subprocess.run(

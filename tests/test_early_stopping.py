@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from snnkd.early_stopping import EarlyStopping, last_quarter_gain
+from snnkd.trainer.early_stopping import EarlyStopping, last_quarter_gain
 from tests.conftest import small_config, train_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,8 @@ def test_last_quarter_gain_by_hand():
 
 
 def test_stops_early_and_restores_the_best_validation_weights(tmp_path):
-    from snnkd import metrics as M
-    from snnkd.evaluate import _eval_encoder
+    from snnkd.evaluation import metrics as M
+    from snnkd.evaluation.evaluate import _eval_encoder
 
     cfg = small_config(train__epochs=40, train__patience=2, train__lr=0.002)
     run, metrics = train_run(cfg, tmp_path)
@@ -53,8 +53,8 @@ def test_stops_early_and_restores_the_best_validation_weights(tmp_path):
 def test_resumed_early_stopping_run_ends_like_an_uninterrupted_one(tmp_path):
     cfg = small_config(train__epochs=40, train__patience=2)
     _, full = train_run(cfg, tmp_path / "full")
-    from snnkd.run import prepare
-    from snnkd.train import fit
+    from snnkd.trainer.loop import fit
+    from snnkd.trainer.run import prepare
 
     run = prepare(cfg)
     fit(run, tmp_path / "cut", show_progress=False, stop_after=2)
@@ -67,7 +67,7 @@ def test_epoch_one_evaluation_is_far_above_chance(tmp_path):
     """BN running statistics recomputed before evaluating: after 1 digits epoch eval mode works."""
     from spikingjelly.activation_based import functional
 
-    from snnkd.evaluate import _eval_encoder
+    from snnkd.evaluation.evaluate import _eval_encoder
 
     run, metrics = train_run(small_config(train__epochs=1), tmp_path)
     assert run.history[0]["val_accuracy"] > 0.5  # it was exactly 0.100 (chance) before the fix

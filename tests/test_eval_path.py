@@ -9,8 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import layer
 
-from snnkd.batchnorm import PRECISE_BN_SAMPLES, recalibrate
-from snnkd.config import RunConfig
+from snnkd.core.config import RunConfig
+from snnkd.evaluation.batchnorm import PRECISE_BN_SAMPLES, recalibrate
 from snnkd.models import pooling
 
 
@@ -86,7 +86,7 @@ def test_bn_samples_is_additive():
 def test_fused_lif_without_autograd_is_the_same_in_slices(reset):
     from spikingjelly.activation_based import neuron
 
-    from snnkd.config import NeuronConfig
+    from snnkd.core.config import NeuronConfig
     from snnkd.models import fused_lif, make_neuron
 
     cfg = NeuronConfig(reset=reset)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import small_config, train_run
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 nir = pytest.importorskip("nir", reason="the [nir] extra (pip install 'snnkd[nir]')")
 
@@ -59,7 +59,7 @@ def _reference(model, x):
 
 
 def _check_framework(framework, graph, model, x, exact=True):
-    from snnkd import nir_run
+    from snnkd.nir import simulators as nir_run
 
     ours, our_spikes = _reference(model, x)
     theirs, their_spikes = nir_run.RUNNERS[framework](graph, x)
@@ -114,8 +114,8 @@ def test_handbuilt_network_spikes_as_computed_in_every_framework():
     """fc (2 I) -> LIF (tau 2, threshold 1, hard reset) -> head: spikes 1111, 0101, 0000 (handbuilt.py)."""
     from handbuilt import SPIKES, handbuilt_input, handbuilt_net
 
-    from snnkd import nir_run
-    from snnkd.export import to_nir
+    from snnkd.nir import simulators as nir_run
+    from snnkd.nir.export import to_nir
 
     graph = to_nir(handbuilt_net(), (3,), {})
     frameworks = [f for f in nir_run.FRAMEWORKS if f == "spikingjelly" or _installed(f)]
@@ -159,7 +159,7 @@ def test_quantized_student_predicts_identically_after_reimport(quant_student, ca
 
 def test_norse_is_named_for_a_quantized_membrane(quant_student, capsys):
     """Norse's LIF has no quantization hook: `snnkd export` says so; SpikingJelly and snnTorch apply it."""
-    from snnkd import nir_run
+    from snnkd.nir import simulators as nir_run
 
     _, out = quant_student
     found = nir_run.limits(_export(out, capsys))
@@ -168,7 +168,7 @@ def test_norse_is_named_for_a_quantized_membrane(quant_student, capsys):
 
 
 def test_framework_limits_name_the_node():
-    from snnkd import nir_run
+    from snnkd.nir import simulators as nir_run
 
     graph = nir.NIRGraph.from_list(
         nir.Conv1d(
@@ -196,8 +196,8 @@ def test_framework_limits_name_the_node():
 )
 def test_a_layer_nir_cannot_express_is_one_line_and_exit_2(tmp_path, capsys, overrides, message):
     from snnkd.data import DATASETS
-    from snnkd.export import ExportError, to_nir
     from snnkd.models import build_model, preset_for
+    from snnkd.nir.export import ExportError, to_nir
 
     cfg = small_config(**overrides)
     arch, kwargs = preset_for(cfg.dataset, "student")

@@ -161,7 +161,7 @@ def test_nmnist_small_pools_and_stratifies_1100_samples(staged):
 def test_one_student_epoch_on_the_real_recordings(staged, tmp_path, dataset, T):
     from conftest import train_run
 
-    from snnkd.config import validate
+    from snnkd.core.config import validate
 
     cfg = validate(
         {"dataset": dataset, "model": "student", "T": T, "device": "cpu", "data_dir": str(staged),
@@ -223,7 +223,7 @@ def test_the_folder_is_the_suite_setting_then_the_environment_then_data_raw(tmp_
 
 
 def test_list_datasets_shows_the_folder_datasets_with_source_and_licence():
-    from snnkd import listing
+    from snnkd.cli import listing
 
     rows = {line.split()[0]: line for line in listing.datasets().splitlines()[1:]}
     assert (
@@ -263,7 +263,7 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         done = _sh(cmd, repo)
         assert done.returncode == 0, done.stderr
-    from snnkd import params_file
+    from snnkd.pipeline import params_file
 
     monkeypatch.chdir(repo)
     params_file.replan(Path("params.yaml"))
@@ -284,7 +284,7 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
     assert done.returncode != 0 and len(errors) == 1
     assert f"dataset fsdd: folder {folder} is absent" in errors[0] and "Jakobovski" in errors[0]
     assert "Running stage 'setup'" in done.stdout and "Running stage 'folder" not in done.stdout
-    from snnkd.cli import main
+    from snnkd.cli.main import main
 
     capsys.readouterr()
     assert main(["pipeline", "setup"]) == 2
@@ -293,7 +293,7 @@ def test_the_pipeline_tracks_the_folder_and_refuses_a_missing_one(tmp_path, monk
 
 
 def test_the_recordings_evidence_suite_is_the_evidence_suite_on_fsdd_and_nmnist_small():
-    from snnkd import suite as S
+    from snnkd.pipeline import suite as S
 
     recordings = S.load(ROOT / "benchmarks" / "evidence-recordings.yaml", full=False)
     evidence = S.load(ROOT / "benchmarks" / "evidence.yaml", full=False)

@@ -13,9 +13,9 @@ import pytest
 import torch
 from spikingjelly.activation_based import functional, neuron, surrogate
 
+from snnkd.methods.trace import Tracer
 from snnkd.models.fused_lif import FusedLIFNode, surrogate_kind
 from snnkd.quant import QuantLIFNode
-from snnkd.trace import Tracer
 
 SURROGATES = (surrogate.ATan, surrogate.Sigmoid, surrogate.PiecewiseQuadratic)
 OPTIONS = list(itertools.product((0.0, None), (True, False), (True, False), SURROGATES))

@@ -21,10 +21,10 @@ from conftest import one_line_error as _one_line_error
 from conftest import small_config, train_run
 from conftest import train_args as _train
 
-from snnkd import checkpoint
-from snnkd.atomic import atomic_text
-from snnkd.cli import main
+from snnkd.cli.main import main
+from snnkd.core.atomic import atomic_text
 from snnkd.errors import CheckpointError, ConfigError, TrainingDiverged
+from snnkd.trainer import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def test_bad_cli_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, c
     ],
 )
 def test_unusable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch, where, expected):
-    from snnkd import run
+    from snnkd.trainer import run
 
     monkeypatch.setattr(run, "load_splits", lambda *a: pytest.fail("work began before --out was checked"))
     target = {
@@ -114,7 +114,7 @@ def test_read_only_out_is_refused_before_training(tmp_path):
     ro.mkdir(exist_ok=True)
     ro.chmod(0o555)
     try:
-        cmd = [sys.executable, "-m", "snnkd.cli", *_train(ro / "run")]
+        cmd = [sys.executable, "-m", "snnkd.cli.main", *_train(ro / "run")]
         if os.geteuid() == 0:
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "SNNKD_CACHE_DIR": str(ro / "cache")}
@@ -136,7 +136,7 @@ def test_out_holding_a_finished_run_is_exit_2(tmp_path, capsys):
 
 
 def test_a_crashed_run_leaves_no_folder(tmp_path, capsys, monkeypatch):
-    from snnkd import train
+    from snnkd.trainer import loop as train
 
     def crash(*args, **kwargs):
         raise TrainingDiverged("loss became nan at epoch 1")
@@ -157,7 +157,11 @@ def test_no_triton_noise_on_commands(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for args in (["list", "methods"], _train(tmp_path / "run")):
         res = subprocess.run(
-            [sys.executable, "-m", "snnkd.cli", *args], capture_output=True, text=True, env=env, timeout=300
+            [sys.executable, "-m", "snnkd.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
         assert res.returncode == 0, res.stderr
         assert "Triton" not in res.stdout + res.stderr, res.stderr
@@ -249,7 +253,7 @@ def _fake_run(model: torch.nn.Module) -> SimpleNamespace:
 
 
 def test_divergence_rule():
-    from snnkd.divergence import check_divergence
+    from snnkd.trainer.divergence import check_divergence
 
     run = _fake_run(torch.nn.Linear(2, 2))
     check_divergence(run, 1, [torch.tensor(2.3), torch.tensor(40.0)])  # noisy, not diverged
@@ -287,8 +291,8 @@ def test_exploding_run_stops_and_its_mlflow_run_is_failed(tmp_path, capsys, monk
 
 
 def _kd_run(teacher_ckpt):
-    from snnkd.run import prepare
-    from snnkd.trace import Tracer
+    from snnkd.methods.trace import Tracer
+    from snnkd.trainer.run import prepare
 
     run = prepare(small_config(method="kd", teacher=str(teacher_ckpt)))
     return run, Tracer(run.teacher.model, run.teacher_needs)
@@ -306,7 +310,7 @@ def _kd_run(teacher_ckpt):
     ids=["shape", "dtype", "nan", "rows", "foreign"],
 )
 def test_damaged_teacher_cache_is_recomputed(teacher_ckpt, damage):
-    from snnkd import teacher
+    from snnkd.trainer import teacher
 
     run, tracer = _kd_run(teacher_ckpt)
     teacher._TEACHER_CACHE.clear()
@@ -335,8 +339,8 @@ def test_nan_teacher_is_one_error_naming_its_checkpoint(tmp_path, teacher_ckpt, 
 
 
 def test_nan_teacher_logits_are_named_not_blamed_on_the_learning_rate(teacher_ckpt):
-    from snnkd import teacher
-    from snnkd.trace import Knowledge
+    from snnkd.methods.trace import Knowledge
+    from snnkd.trainer import teacher
 
     run, _ = _kd_run(teacher_ckpt)
     logits = torch.zeros(4, 10)
@@ -349,7 +353,7 @@ def test_nan_teacher_logits_are_named_not_blamed_on_the_learning_rate(teacher_ck
 
 PLUGIN = """
 from snnkd.methods import Method, register, term
-from snnkd.terms import term as loss_term
+from snnkd.methods.terms import term as loss_term
 
 
 @loss_term("h12_double_ce", student={"logits"})
@@ -427,7 +431,7 @@ def test_chance_level_result_is_flagged(tmp_path):
 
 
 def test_adhoc_tune_writes_outside_results():
-    from snnkd.cli import build_parser
+    from snnkd.cli.main import build_parser
 
     args = build_parser().parse_args(["tune", "--method", "kd"])
     assert args.results_dir == "runs/tune"

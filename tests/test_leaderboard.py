@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from snnkd import leaderboard as lb
+from snnkd.results import leaderboard as lb
 
 
 def runs_table() -> pd.DataFrame:
@@ -74,8 +74,8 @@ def test_layer_rates_mean_over_seeds():
 
 def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     """``snnkd leaderboard --from-files``: the committed run files give the committed table, byte for byte."""
-    from snnkd import suite as suite_mod
-    from snnkd import suites
+    from snnkd.pipeline import suite as suite_mod
+    from snnkd.pipeline import suites
 
     root = Path(__file__).resolve().parents[1]
     committed = root / "results" / "default" / "leaderboard.csv"

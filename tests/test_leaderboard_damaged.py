@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from snnkd import leaderboard as lb
-from snnkd import suite as suite_mod
-from snnkd.cli import main
+from snnkd.cli.main import main
+from snnkd.pipeline import suite as suite_mod
+from snnkd.results import leaderboard as lb
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("scratch", "kd")

@@ -5,11 +5,11 @@ import pytest
 import torch
 from conftest import small_config, train_run
 
-from snnkd import checkpoint
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.methods import RecipeLoss, discover, get_method
-from snnkd.terms import TERMS
-from snnkd.trace import Knowledge
+from snnkd.methods.terms import TERMS
+from snnkd.methods.trace import Knowledge
+from snnkd.trainer import checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def test_kd_trains_only_the_student_and_keeps_the_teacher_bit_identical(tmp_path
 def test_teacher_cache_gives_the_same_training_as_a_teacher_pass(tmp_path, teacher_ckpt, monkeypatch):
     cfg = small_config(method="kd", teacher=str(teacher_ckpt), train__epochs=2)
     _, cached = train_run(cfg, tmp_path / "cached")
-    monkeypatch.setattr("snnkd.teacher.is_deterministic", lambda name: False)
+    monkeypatch.setattr("snnkd.trainer.teacher.is_deterministic", lambda name: False)
     _, live = train_run(cfg, tmp_path / "live")
     assert [h["loss"] for h in cached["history"]] == pytest.approx(
         [h["loss"] for h in live["history"]], rel=1e-5
@@ -94,8 +94,8 @@ def test_teacher_cache_gives_the_same_training_as_a_teacher_pass(tmp_path, teach
 
 
 def test_teacher_knowledge_is_cached_on_disk_for_later_runs(tmp_path, teacher_ckpt, monkeypatch):
-    from snnkd import teacher
-    from snnkd.run import prepare
+    from snnkd.trainer import teacher
+    from snnkd.trainer.run import prepare
 
     cfg = small_config(method="kd", teacher=str(teacher_ckpt), seed=1)
     _, first = train_run(cfg, tmp_path / "first")

@@ -1,8 +1,8 @@
 import torch
 from handbuilt import T, handbuilt_input, handbuilt_net
 
-from snnkd import metrics as M
 from snnkd.data.registry import Split
+from snnkd.evaluation import metrics as M
 
 
 def _split(x_rows: torch.Tensor) -> Split:

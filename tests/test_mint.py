@@ -7,10 +7,10 @@ import torch
 from conftest import small_config, train_run
 from spikingjelly.activation_based import functional
 
-from snnkd import checkpoint
 from snnkd import quant as Q
-from snnkd.cli import main
-from snnkd.run import prepare, rebuild_from_state
+from snnkd.cli.main import main
+from snnkd.trainer import checkpoint
+from snnkd.trainer.run import prepare, rebuild_from_state
 
 
 @pytest.fixture(scope="module", autouse=True)

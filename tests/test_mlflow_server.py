@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
@@ -89,7 +89,8 @@ def test_tracked_run_and_leaderboard_through_a_sqlite_server(tmp_path, in_tmp, m
                                                              capsys):  # fmt: skip
     from mlflow import MlflowClient
 
-    from snnkd import leaderboard, suite
+    from snnkd.pipeline import suite
+    from snnkd.results import leaderboard
 
     url, store = mlflow_server(f"sqlite:///{tmp_path / 'server.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)

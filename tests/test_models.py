@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, neuron
 
-from snnkd.config import NeuronConfig
+from snnkd.core.config import NeuronConfig
 from snnkd.models import PRESETS, build_model, preset_for, spiking_layers
 
 

@@ -8,10 +8,10 @@ import yaml
 from spikingjelly.activation_based import functional
 
 from snnkd import quant as Q
-from snnkd.config import NeuronConfig
+from snnkd.core.config import NeuronConfig
+from snnkd.methods.trace import Tracer, hidden_layers
 from snnkd.models import build_model, preset_for
 from snnkd.models.builders import MSBlock
-from snnkd.trace import Tracer, hidden_layers
 
 MD_SNN_SUITES = ("md-snn", "md-snn-2bit", "md-snn-8bit")
 

@@ -8,10 +8,10 @@ from conftest import small_config, train_run
 from handbuilt import CLASSES, T, handbuilt_input, handbuilt_net
 from spikingjelly.activation_based import functional
 
-from snnkd import metrics as M
-from snnkd import run_files
 from snnkd.data.registry import Split
-from snnkd.neurobench_metrics import flat
+from snnkd.evaluation import metrics as M
+from snnkd.evaluation import run_files
+from snnkd.evaluation.neurobench_metrics import flat
 
 
 def direct(x):
@@ -45,7 +45,7 @@ def test_handbuilt_network_gives_the_counts_worked_out_by_hand():
 
 
 def test_digits_student_counts_36864_macs_per_sample_with_batch_norm_folded():
-    from snnkd.run import prepare
+    from snnkd.trainer.run import prepare
 
     run = prepare(small_config())
     x_seq = run.data.batch(run.data.test.x[:8], False).unsqueeze(0).expand(4, -1, -1, -1, -1)
@@ -91,7 +91,7 @@ def _neurobench_run(run):
     from neurobench.models import TorchModel
     from spikingjelly.activation_based.neuron import BaseNode
 
-    from snnkd.evaluate import _eval_encoder
+    from snnkd.evaluation.evaluate import _eval_encoder
 
     class ActivationSparsityByLayer(_BrokenByLayer):
         """NeuroBench 2.3's metric forgets its base ``__init__`` (no ``requires_hooks``)."""
@@ -162,7 +162,7 @@ def test_neurobench_itself_gives_the_same_block(request):
 
 
 def test_quantized_layers_count_their_integer_codes():
-    from snnkd.neurobench_metrics import static_metrics
+    from snnkd.evaluation.neurobench_metrics import static_metrics
     from snnkd.quant import export_integer, fold_and_quantize
 
     net = handbuilt_net()
@@ -180,7 +180,7 @@ def test_quantized_layers_count_their_integer_codes():
 def test_footprint_of_a_quantized_network_counts_its_deployed_integer_bytes():
     """fc (3x3) and head (2x3) at 4 bits, no bias: ceil(9*4/8) + ceil(6*4/8) code bytes plus one
     4-byte step per output channel (3 + 2) = 5 + 3 + 20 = 28 B, not the 60 B of its float weights."""
-    from snnkd.neurobench_metrics import static_metrics
+    from snnkd.evaluation.neurobench_metrics import static_metrics
     from snnkd.quant import export_integer, fold_and_quantize
 
     net = handbuilt_net()
@@ -197,7 +197,7 @@ def test_footprint_counts_a_folded_bias_and_odd_bit_widths():
     5 steps and 5 folded biases of 4 bytes: 54 B."""
     from spikingjelly.activation_based import layer
 
-    from snnkd.neurobench_metrics import footprint
+    from snnkd.evaluation.neurobench_metrics import footprint
     from snnkd.quant import QuantLayer, export_integer
 
     q = QuantLayer(layer.Linear(7, 5, bias=False), torch.nn.BatchNorm1d(5), 3).eval()

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from conftest import small_config, train_run
 
 from snnkd.methods import RecipeLoss, discover, get_method
-from snnkd.terms import TERMS, resample_steps
-from snnkd.trace import Knowledge
+from snnkd.methods.terms import TERMS, resample_steps
+from snnkd.methods.trace import Knowledge
 
 LN3 = math.log(3.0)
 # tau = 4, teacher logits (4 ln 3, 0): soft targets (3/4, 1/4); against a uniform student

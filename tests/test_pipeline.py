@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from snnkd import suite as S
 from snnkd.errors import ConfigError
+from snnkd.pipeline import suite as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "benchmarks" / "smoke.yaml"
@@ -105,7 +105,7 @@ def test_method_configs_get_the_right_teacher_and_readout():
 
 WRITER = """
 import sys, pathlib
-from snnkd.tracking import Tracker
+from snnkd.tracking.log import Tracker
 t = Tracker(experiment="snnkd-conc", run_name=sys.argv[1], params={f"p{i}": i for i in range(50)},
             tags={"snnkd.role": "method", "snnkd.writer": sys.argv[1]}, state_dir=pathlib.Path(sys.argv[2]))
 for epoch in range(1, 151):
@@ -117,11 +117,11 @@ t.finish({"test_accuracy": 0.5, "epochs": 150}, [], {"snnkd.done": "yes"})
 def test_two_processes_log_to_one_sqlite_store_without_loss(tmp_path):
     from mlflow import MlflowClient
 
-    from snnkd import tracking
+    from snnkd.tracking import store
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    subprocess.run([sys.executable, "-m", "snnkd.cli", "tracking", "init", "--suite", "conc"],
+    subprocess.run([sys.executable, "-m", "snnkd.cli.main", "tracking", "init", "--suite", "conc"],
                    env=env, check=True, cwd=tmp_path, capture_output=True)  # fmt: skip
     procs = [
         subprocess.Popen(
@@ -141,28 +141,28 @@ def test_two_processes_log_to_one_sqlite_store_without_loss(tmp_path):
         assert sorted(m.step for m in history) == list(range(1, 151))
         assert r.data.metrics["test_accuracy"] == 0.5
         assert r.data.metrics["tracking_seconds"] < r.data.metrics["wall_seconds"]
-    assert tracking.tracking_uri() != uri or os.environ.get("MLFLOW_TRACKING_URI") == uri
+    assert store.tracking_uri() != uri or os.environ.get("MLFLOW_TRACKING_URI") == uri
 
 
 def test_failed_run_is_marked_failed(tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
-    from snnkd import tracking
+    from snnkd.tracking import log
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    tracker = tracking.Tracker(experiment="snnkd-fail", run_name="x", params={}, tags={}, state_dir=tmp_path)
-    with pytest.raises(RuntimeError), tracking.track(tracker):
+    tracker = log.Tracker(experiment="snnkd-fail", run_name="x", params={}, tags={}, state_dir=tmp_path)
+    with pytest.raises(RuntimeError), log.track(tracker):
         tracker.on_epoch(1, {"loss": 1.0})
         raise RuntimeError("diverged")
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("snnkd-fail").experiment_id])
     assert run.info.status == "FAILED"
-    assert json.loads((tmp_path / tracking.RUN_FILE).read_text())["run_id"] == run.info.run_id
+    assert json.loads((tmp_path / log.RUN_FILE).read_text())["run_id"] == run.info.run_id
 
 
 def test_repo_root_sees_through_dvc_temp_copies(tmp_path):
-    from snnkd.tracking import repo_root
+    from snnkd.tracking.store import repo_root
 
     (tmp_path / ".dvc").mkdir()
     inner = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc" / "src"
@@ -178,8 +178,34 @@ def test_reference_networks_have_their_own_budgets():
     assert student["epochs"] == suite.budgets["mnist1d"]["train"]["epochs"] != teacher["epochs"]
 
 
+def test_a_network_stage_tracks_its_own_datasets_budget_alone():
+    """A reference network's stage tracks its plan record (the network's entry with this dataset's
+    budget only): adding a dataset's budget to a suite leaves the other datasets' networks as
+    they were, so `dvc repro` does not retrain them."""
+    from snnkd.pipeline import plan
+
+    data = yaml.safe_load((ROOT / "benchmarks" / "evidence.yaml").read_text())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(ROOT)
+        before = plan.build({"evidence": S.check(S.Suite.model_validate(data))})
+        data["datasets"].append("fsdd")
+        data["sources"] = {"fsdd": "../shared/data/fsdd/recordings"}
+        for net in data["networks"].values():
+            net["budgets"]["fsdd"] = {"train": {"epochs": 7}}
+        data["budgets"]["fsdd"] = {"train": {"epochs": 7}}
+        after = plan.build({"evidence": S.check(S.Suite.model_validate(data))})
+    key = "evidence-mnist1d-teacher-spiking"
+    assert after["networks"][key] == before["networks"][key]
+    settings = before["networks"][key]["settings"]
+    assert settings["readout"] == "spiking" and "budgets" not in settings
+    assert settings["budget"] == data["networks"]["teacher-spiking"]["budgets"]["mnist1d"]
+    assert after["networks"]["evidence-fsdd-teacher"]["settings"]["budget"] == {"train": {"epochs": 7}}
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["network"]["do"]
+    assert stage["params"] == ["suites.${item.suite}.common", "plan.networks.${key}"]
+
+
 def test_plan_names_each_stage_its_teacher_and_plugin_files():
-    from snnkd import plan
+    from snnkd.pipeline import plan
 
     data = smoke_data()
     data["methods"]["kd-mse+logit-reg"] = {"hparams": {"beta": 1.0, "lambda_z": 0.1}}
@@ -206,7 +232,7 @@ def test_device_tags_name_the_cpu_and_its_kernels():
     """Bit-identical reproduction needs the same CPU kernels: the run says which it had."""
     import torch
 
-    from snnkd.tracking import device_tags
+    from snnkd.tracking.provenance import device_tags
 
     tags = device_tags("cpu")
     assert tags["snnkd.device"] == "cpu"

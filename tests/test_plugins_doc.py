@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
@@ -46,8 +46,8 @@ def test_list_shows_the_plugin_method_with_its_range_and_its_term(plugin_dir, ca
 
 def test_the_example_term_and_method_compute_and_train(plugin_dir, teacher_ckpt, tmp_path, capsys):
     from snnkd.methods import get_method
-    from snnkd.terms import TERMS
-    from snnkd.trace import Knowledge
+    from snnkd.methods.terms import TERMS
+    from snnkd.methods.trace import Knowledge
 
     method = get_method("kd-cos + act-reg", [plugin_dir])
     assert [t.name for t in method.terms(method.resolve({}))] == ["ce", "logit_cosine", "act_l1"]

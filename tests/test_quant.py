@@ -10,13 +10,13 @@ import torch.nn as nn
 from conftest import small_config, train_run
 from spikingjelly.activation_based import functional, layer
 
-from snnkd import checkpoint
 from snnkd import quant as Q
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.errors import ConfigError
-from snnkd.run import prepare, rebuild_from_state
-from snnkd.terms import membrane_mse
-from snnkd.trace import Knowledge, Tracer
+from snnkd.methods.terms import membrane_mse
+from snnkd.methods.trace import Knowledge, Tracer
+from snnkd.trainer import checkpoint
+from snnkd.trainer.run import prepare, rebuild_from_state
 
 
 @pytest.fixture(scope="module", autouse=True)

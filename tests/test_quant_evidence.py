@@ -13,7 +13,7 @@ from conftest import one_line_error
 from run_folders import tree, write_run
 from scipy.stats import t as student
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.verdicts import quant
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_a_teacher_outside_the_folder_reads_as_unknown(results):
 def test_the_suite_expresses_quant_evidences_whole_configuration():
     """benchmarks/quant-evidence.yaml is a valid suite: scratch (T = 4 and 2), quant and md-snn at 2 and
     4 bits, lsq and mint, at T = 4 and T = 2 (md-snn's teacher: the T = 4 scratch run), as aliases."""
-    from snnkd import suite
+    from snnkd.pipeline import suite
 
     s = suite.load(REPO / "benchmarks" / "quant-evidence.yaml")
     cells = [f"{m}-{q}-b{b}{t}" for t in ("", "-t2") for m in ("quant", "md-snn") for q in ("lsq", "mint")

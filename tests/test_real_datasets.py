@@ -360,7 +360,7 @@ def test_corrupted_archive_fails_its_checksum(tmp_path, monkeypatch):
 
 
 def test_absent_archive_is_one_line_with_url_and_folder(tmp_path, capsys):
-    from snnkd.cli import main
+    from snnkd.cli.main import main
 
     assert main(["stage", "cifar10", "--data-dir", str(tmp_path), "--offline"]) == 2
     err = capsys.readouterr().err.strip()
@@ -400,7 +400,7 @@ def test_download_only_when_absent_and_then_verified(tmp_path, monkeypatch):
 
 
 def test_list_shows_every_dataset_with_its_state(tmp_path, monkeypatch):
-    from snnkd import listing
+    from snnkd.cli import listing
 
     write_mnist(raw_dir(tmp_path, "mnist"))
     table = listing.datasets(str(tmp_path))
@@ -413,7 +413,7 @@ def test_list_shows_every_dataset_with_its_state(tmp_path, monkeypatch):
 
 
 def test_events_need_the_frames_encoder():
-    from snnkd.config import validate
+    from snnkd.core.config import validate
 
     assert validate({"dataset": "n-mnist"}).encoder == "frames"  # 'direct' means the frames here
     with pytest.raises(ConfigError, match="needs encoder 'frames'"):
@@ -426,7 +426,7 @@ def test_events_need_the_frames_encoder():
 def test_training_runs_on_staged_cifar_and_events(tmp_path, monkeypatch):
     from conftest import train_run
 
-    from snnkd.config import validate
+    from snnkd.core.config import validate
 
     write_cifar(raw_dir(tmp_path, "cifar10"), 10, 2)
     trust(monkeypatch, "cifar10", raw_dir(tmp_path, "cifar10"))

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import small_config
 
-from snnkd import params_file, plan
-from snnkd.cli import build_parser, main
+from snnkd.cli.main import build_parser, main
+from snnkd.pipeline import params_file, plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -206,7 +206,7 @@ def test_tau_flag_is_refused_with_what_to_use(capsys):
 
 
 def test_lif_tau_sets_the_neuron_and_hparam_tau_the_temperature():
-    from snnkd.run_flags import run_config
+    from snnkd.cli.run_flags import run_config
 
     args = build_parser().parse_args(["train", "--method", "kd", "--lif-tau", "3", "--hparam", "tau=4"])
     cfg = run_config(args)
@@ -242,15 +242,15 @@ def test_help_still_prints_usage(capsys):
 
 
 def _cli_config(teacher: Path, *extra: str):
-    from snnkd.run_flags import run_config
+    from snnkd.cli.run_flags import run_config
 
     argv = ["train", "--method", "kd", "--teacher", str(teacher), "--device", "cpu", "--epochs", "2", *extra]
     return run_config(build_parser().parse_args(argv))
 
 
 def test_cli_and_suite_hparams_give_one_identity_and_resume_each_other(teacher_ckpt, tmp_path):
-    from snnkd.run import prepare
-    from snnkd.train import fit
+    from snnkd.trainer.loop import fit
+    from snnkd.trainer.run import prepare
 
     def cli():
         return _cli_config(teacher_ckpt, "--hparam", "tau=4", "--hparam", "alpha=0.5")
@@ -285,7 +285,7 @@ def test_integer_hparams_stay_integers_and_fractions_are_refused():
 
 def test_committed_run_identities_do_not_move():
     """Their hyper-parameters are floats already: canonical types leave every published identity."""
-    from snnkd.config import validate
+    from snnkd.core.config import validate
     from snnkd.methods import get_method
 
     records = sorted((REPO / "results/default/runs").glob("*/*/seed0/run.json"))
@@ -301,7 +301,8 @@ def test_committed_run_identities_do_not_move():
 
 
 def test_provenance_names_the_tuning_epochs_default():
-    from snnkd import report, suites
+    from snnkd.pipeline import suites
+    from snnkd.results import report
 
     s = suites.load(REPO / "params.yaml", "default", full=False)
     assert s.tune.epochs is None

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from headless import find_chromium, open_page
 
-from snnkd import leaderboard as lb
-from snnkd import plots, report
-from snnkd.suite import network_dir, parse, run_dir
+from snnkd.pipeline.suite import network_dir, parse, run_dir
+from snnkd.results import leaderboard as lb
+from snnkd.results import plots, report
 
 METHODS = {"scratch": 0.80, "kd": 0.90, "act-reg": 0.78}
 DATASETS = ("digits", "mnist1d")

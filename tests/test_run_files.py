@@ -2,7 +2,7 @@
 
 import json
 
-from snnkd import run_files
+from snnkd.evaluation import run_files
 
 
 def test_split_keeps_numbers_and_layer_rates_in_metrics_and_the_rest_in_run_json(tmp_path):

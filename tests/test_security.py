@@ -32,8 +32,8 @@ from conftest import one_line_error as _one_line_error
 from conftest import small_config, train_run
 from conftest import train_args as _train
 
-from snnkd import checkpoint
-from snnkd.cli import main
+from snnkd.cli.main import main
+from snnkd.trainer import checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY = "CANARYPW"
@@ -46,7 +46,7 @@ def _cli(args: list[str], cwd: Path, timeout: int = 300, **env: str) -> subproce
     """``snnkd ARGS`` in a fresh interpreter (no plugin of this process's registry carries over)."""
     full = {**os.environ, "OMP_NUM_THREADS": "1", **env}
     return subprocess.run(
-        [sys.executable, "-m", "snnkd.cli", *args], cwd=cwd, env=full, capture_output=True, text=True,
+        [sys.executable, "-m", "snnkd.cli.main", *args], cwd=cwd, env=full, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
 
@@ -430,7 +430,7 @@ STORES = {
 
 CANARY_SCRIPT = """
 import contextlib, io, json, os, sys
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 results = {}
 for case, uri in json.loads(sys.argv[1]).items():
@@ -467,7 +467,7 @@ def test_a_canary_password_appears_in_no_output(tmp_path):
 
 
 def test_redact_masks_every_form():
-    from snnkd.redact import redact
+    from snnkd.tracking.redact import redact
 
     assert (
         redact(f"at postgresql+psycopg2://alice:{CANARY}@db:5432/x, then")
@@ -509,7 +509,7 @@ DAMAGED_STORES = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGED_STORES))
 def test_a_damaged_store_is_refused_before_training(tmp_path, monkeypatch, capsys, damage):
-    from snnkd import train
+    from snnkd.trainer import loop as train
 
     uri = _store(tmp_path, damage)
     before = Path(uri[len("sqlite:///") :]).read_bytes()
@@ -520,8 +520,11 @@ def test_a_damaged_store_is_refused_before_training(tmp_path, monkeypatch, capsy
     _one_line_error(capsys, main(_train(tmp_path / "run")), expected, exit_code=1)
     assert not (tmp_path / "run").exists()
     code = main(
-        ["leaderboard", "--params", str(REPO / "params.yaml"), "--out", str(tmp_path / "lb"), "--no-log"]
-    )
+        [
+            "leaderboard", "--params", str(REPO / "params.yaml"), "--suite", "default",
+            "--out", str(tmp_path / "lb"), "--no-log",
+        ]
+    )  # fmt: skip
     _one_line_error(capsys, code, expected, exit_code=1)
     assert Path(uri[len("sqlite:///") :]).read_bytes() == before  # nothing "repaired" behind the user's back
 
@@ -548,7 +551,7 @@ def test_sigterm_is_an_interrupt_and_the_resumed_run_matches(tmp_path, capsys):
     args = ["train", "--epochs", "4", "--device", "cpu", "--quiet", "--out", str(out), "--suite", "h21"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": uri}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snnkd.cli", *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "snnkd.cli.main", *args], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -577,7 +580,7 @@ def test_sigterm_is_an_interrupt_and_the_resumed_run_matches(tmp_path, capsys):
 @pytest.mark.parametrize("where", ["folder", "under-file", "proc"])
 def test_export_checks_out_before_converting(tmp_path, monkeypatch, capsys, teacher_ckpt, where):
     pytest.importorskip("nir", reason="the [nir] extra")
-    from snnkd import export
+    from snnkd.nir import export
 
     monkeypatch.setattr(export, "to_nir", lambda *a: pytest.fail("converted before --out was checked"))
     (tmp_path / "f").write_text("x")
@@ -603,7 +606,15 @@ def test_export_to_an_unwritable_folder_is_one_line(tmp_path, teacher_ckpt):
     (ro / "c.pt").chmod(0o644)
     ro.chmod(0o555)
     try:
-        cmd = [sys.executable, "-m", "snnkd.cli", "export", str(ro / "c.pt"), "--out", str(ro / "net.nir")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snnkd.cli.main",
+            "export",
+            str(ro / "c.pt"),
+            "--out",
+            str(ro / "net.nir"),
+        ]
         if os.geteuid() == 0:
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
         res = subprocess.run(cmd, capture_output=True, text=True, cwd="/", timeout=300)

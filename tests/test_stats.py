@@ -1,4 +1,5 @@
-"""Statistics of a verdict on hand-made numbers with known answers (snnkd.stats, leaderboard.aggregate)."""
+"""Statistics of a verdict on hand-made numbers with known answers (snnkd.results.stats,
+leaderboard.aggregate)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from snnkd import leaderboard as lb
-from snnkd import stats as S
+from snnkd.results import leaderboard as lb
+from snnkd.results import stats as S
 
 
 def test_mean_ci_is_the_t_interval():

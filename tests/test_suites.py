@@ -8,10 +8,10 @@ import pytest
 import yaml
 from conftest import one_line_error
 
-from snnkd import plan, suites
-from snnkd import suite as S
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.errors import ConfigError
+from snnkd.pipeline import plan, suites
+from snnkd.pipeline import suite as S
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ", ".join(sorted(p.stem for p in (REPO / "benchmarks").glob("*.yaml")))

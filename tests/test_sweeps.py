@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from snnkd import plan
-from snnkd import suite as S
 from snnkd.errors import ConfigError
-from snnkd.sweeps import NAME
+from snnkd.pipeline import plan
+from snnkd.pipeline import suite as S
+from snnkd.pipeline.sweeps import NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,7 +126,7 @@ def test_tune_seeds_cannot_exceed_the_suites_seeds_and_stays_out_of_dumps(tmp_pa
 
 
 def test_curves_list_every_declared_point_and_a_missing_one_as_not_run():
-    from snnkd import tradeoff
+    from snnkd.results import tradeoff
 
     suite = _suite({"logit-reg": {"lambda_z": {"values": [0.001, 0.1]}}})
     rows = []
@@ -149,7 +149,7 @@ def test_curves_list_every_declared_point_and_a_missing_one_as_not_run():
 
 
 def test_firing_rate_figure_follows_the_network_order_not_the_column_order():
-    from snnkd import plots
+    from snnkd.results import plots
 
     rates = {"features.lif2": 0.1, "features.lif10": 0.3, "features.lif1": 0.2}
     rows = [

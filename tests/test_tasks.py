@@ -1,4 +1,4 @@
-"""The one mechanism behind a stage's seeds and a batch's trials (snnkd.tasks): outcomes in order,
+"""The one mechanism behind a stage's seeds and a batch's trials (snnkd.pipeline.tasks): outcomes in order,
 failures reported, and no worker outliving its parent (kill -9 or SIGTERM of a method stage or of
 `snnkd tune --workers 2`, checked by listing the processes of the killed command's session)."""
 
@@ -13,7 +13,7 @@ import psutil
 import pytest
 from smoke_repo import fresh_copy, sh, smoke_env
 
-from snnkd import tasks
+from snnkd.pipeline import tasks
 
 
 def _square(x: int, delay: float) -> int:

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from snnkd.terms import TERMS, FeatureAdapter
-from snnkd.trace import Knowledge
+from snnkd.methods.terms import TERMS, FeatureAdapter
+from snnkd.methods.trace import Knowledge
 
 
 def K(logits=None, out_spikes=None, spikes=None, membrane=None) -> Knowledge:

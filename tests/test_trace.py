@@ -2,9 +2,9 @@ import torch
 from handbuilt import MEMBRANE, SPIKES, handbuilt_input, handbuilt_net
 from spikingjelly.activation_based import functional
 
-from snnkd.config import NeuronConfig
+from snnkd.core.config import NeuronConfig
+from snnkd.methods.trace import Knowledge, Tracer
 from snnkd.models import build_model
-from snnkd.trace import Knowledge, Tracer
 
 
 def test_trace_records_known_spikes_and_membrane_before_fire():

@@ -6,10 +6,10 @@ import pytest
 import torch
 from conftest import small_config, train_run
 
-from snnkd import checkpoint
-from snnkd.cli import main
+from snnkd.cli.main import main
 from snnkd.errors import TrainingDiverged
-from snnkd.terms import TERMS, TermSpec
+from snnkd.methods.terms import TERMS, TermSpec
+from snnkd.trainer import checkpoint
 
 STABLE = ("test_accuracy", "val_accuracy", "spikes_per_sample", "firing_rate", "synops", "energy_pj")
 
@@ -111,6 +111,8 @@ def test_cli_train_then_eval(tmp_path, capsys):
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = "import sys; from snnkd.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    code = (
+        "import sys; from snnkd.cli.main import build_parser; build_parser(); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

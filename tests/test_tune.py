@@ -21,7 +21,7 @@ import pytest
 import torch  # noqa: F401  (imported before the CLI runs, so its import warnings stay out of captured output)
 import yaml
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 SECRET = "S3cr3t-Pw_do-not-log"
@@ -87,7 +87,7 @@ def _args(method: str = "logit-reg", trials: int = 2, epochs: int = 1, *extra: s
 def _cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "snnkd.cli", *args],
+        [sys.executable, "-m", "snnkd.cli.main", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -361,7 +361,7 @@ def test_multi_objective_front_and_masked_password(in_tmp, pg_url, capsys):
             assert SECRET not in path.read_text(), path
 
     # the tuned file is a partial run config that `snnkd train --config` accepts
-    from snnkd.config import load_yaml, validate
+    from snnkd.core.config import load_yaml, validate
 
     cfg = validate(load_yaml(in_tmp / "runs/tune/tuned/digits/logit-reg.yaml"))
     assert cfg.method == "logit-reg" and "lambda_z" in cfg.hparams

@@ -1,6 +1,6 @@
 """Issue 12: concurrency. A fresh MLflow store opened by 4 processes at once; separate tuners on one study.
 
-Every process here is a real ``snnkd`` command (``python -m snnkd.cli``), started at the same moment.
+Every process here is a real ``snnkd`` command (``python -m snnkd.cli.main``), started at the same moment.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
         "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "snnkd.cli", *args],
+        [sys.executable, "-m", "snnkd.cli.main", *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -100,7 +100,7 @@ def test_four_tracked_runs_on_a_fresh_store(tmp_path):
 def test_a_broken_store_is_one_line(tmp_path):
     (tmp_path / "mlflow.db").write_bytes(b"this is not a database" * 100)
     res = subprocess.run(
-        [sys.executable, "-m", "snnkd.cli", "tracking", "init"],
+        [sys.executable, "-m", "snnkd.cli.main", "tracking", "init"],
         cwd=tmp_path,
         env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
         capture_output=True,

@@ -12,7 +12,7 @@ from conftest import one_line_error
 from run_folders import tree, write_run
 from scipy.stats import t as student
 
-from snnkd.cli import main
+from snnkd.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ import yaml
 from conftest import one_line_error
 from smoke_repo import IMPORTS
 
-from snnkd import plan, suites
-from snnkd.cli import main
+from snnkd.cli.main import main
+from snnkd.pipeline import plan, suites
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,13 +36,19 @@ def _verdicts(params: Path) -> dict:
     return {k: data[k] for k in ("claims", "quant", "tuning")}
 
 
-def test_the_committed_plan_has_no_verdict_stage_but_is_current(monkeypatch):
-    """params.yaml holds the default suite alone: no claims file, no quant table, and its
-    `tuned_against: evidence` has no evidence suite to pair with, so no verdict stage."""
+def test_the_committed_plan_has_its_verdict_stages_and_is_current(monkeypatch):
+    """params.yaml holds the default suite, whose `tuned_against: evidence` has no evidence suite
+    to pair with (no tuning stage), and evidence-recordings, which checks the evidence suite's
+    claims on its own runs (`claims: evidence`): one claims stage, no quant table."""
     monkeypatch.chdir(REPO)
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     assert data["suites"]["default"]["tuned_against"] == "evidence"
-    assert _verdicts(REPO / "params.yaml") == {"claims": {}, "quant": {}, "tuning": {}}
+    claims = {"suite": "evidence-recordings", "claims": "benchmarks/claims/evidence.yaml", "margin_pp": 0.5}
+    assert _verdicts(REPO / "params.yaml") == {
+        "claims": {"evidence-recordings": claims},
+        "quant": {},
+        "tuning": {},
+    }
     assert data["plan"] == plan.build(plan.load_checked(REPO / "params.yaml"))
 
 
@@ -89,6 +95,11 @@ def _smoke_with(checkout: Path, **fields) -> None:
         ({"tuned_against": "smoke"}, "tuned_against: 'smoke' is not another suite (benchmarks/<name>.yaml)"),
         ({"tuned_against": "a;touch PWNED"}, "benchmarks/smoke.yaml: tuned_against: 'a;touch PWNED'"),
         ({"tables": ["a b"]}, "benchmarks/smoke.yaml: tables.0: 'a b'"),
+        (
+            {"claims": "nope"},
+            "benchmarks/smoke.yaml: claims: no benchmarks/claims/nope.yaml; valid choices: evidence",
+        ),
+        ({"claims": "a;touch PWNED"}, "benchmarks/smoke.yaml: claims: 'a;touch PWNED'"),
     ],
 )
 def test_a_bad_declaration_is_one_line_and_writes_nothing(checkout, capsys, fields, expected):
@@ -124,6 +135,24 @@ def test_a_claims_file_that_fails_to_load_is_one_line_and_writes_nothing(checkou
     one_line_error(capsys, main(["suite", "plan"]), expected)
     assert checkout.read_bytes() == before
     one_line_error(capsys, main(["suite", "check"]), expected)  # the setup stage's check
+
+
+def test_a_suite_checks_another_suites_claims_on_its_own_runs(checkout, capsys):
+    """`claims: <name>`: benchmarks/claims/<name>.yaml (its `suite` is <name>), checked on this
+    suite's runs, whose run names it must use; the stage's command is given the file."""
+    (checkout.parent / "benchmarks/claims/borrowed.yaml").write_text(_claims(suite="borrowed") + "\n")
+    _smoke_with(checkout, claims="borrowed")
+    assert main(["suite", "use", "smoke"]) == 0
+    record = {"suite": "smoke", "claims": "benchmarks/claims/borrowed.yaml", "margin_pp": 0.5}
+    assert _verdicts(checkout)["claims"] == {"smoke": record}
+    (checkout.parent / "benchmarks/claims/borrowed.yaml").write_text(_claims(suite="smoke") + "\n")
+    one_line_error(
+        capsys,
+        main(["suite", "plan"]),
+        "benchmarks/claims/borrowed.yaml: suite: 'smoke' must be the file's name 'borrowed'",
+    )
+    command = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["claims"]["do"]["cmd"]
+    assert "--claims ${item.claims}" in command
 
 
 def test_a_claims_file_planned_after_the_plan_makes_it_stale(checkout, capsys):
@@ -180,7 +209,11 @@ def test_a_verdict_stage_depends_on_every_module_its_command_imports(imported, s
 def test_a_dependency_left_off_a_claims_stage_is_caught(imported):
     """Editing the claims stage's dependency list (a module dropped) fails the check above."""
     deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["claims"]["do"]["deps"]
-    for dropped in ("src/snnkd/verdicts/claims_spec.py", "src/snnkd/stats.py", "src/snnkd/tradeoff.py"):
+    for dropped in (
+        "src/snnkd/verdicts/claims_spec.py",
+        "src/snnkd/results/stats.py",
+        "src/snnkd/results/tradeoff.py",
+    ):
         assert missing_deps(imported["claims"], [d for d in deps if d != dropped]) == [dropped]
 
 

@@ -11,12 +11,12 @@ import torch
 from handbuilt import handbuilt_input, handbuilt_net
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
-from snnkd import leaderboard as lb
-from snnkd import stats as S
-from snnkd import tradeoff
-from snnkd.layer_ops import fanouts
+from snnkd.evaluation.neurobench_metrics import Counter
 from snnkd.models import SpikingNet
-from snnkd.neurobench_metrics import Counter
+from snnkd.results import leaderboard as lb
+from snnkd.results import stats as S
+from snnkd.results import tradeoff
+from snnkd.results.layer_ops import fanouts
 
 SEEDS = 5
 

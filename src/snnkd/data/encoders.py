@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from snnkd.core.registry import Registry
 from snnkd.errors import ConfigError
-from snnkd.registry import Registry
 
 ENCODERS: Registry = Registry("encoder")
 

@@ -5,7 +5,7 @@ files it reads (glob patterns) and ``prepare(folder) -> Prepared``. The folder
 is, first found: the suite's ``sources.<key>`` (``params.yaml``), the
 environment variable ``SNNKD_<KEY>_DIR`` (``SNNKD_FSDD_DIR``,
 ``SNNKD_NMNIST_SMALL_DIR``), or ``<data_dir>/raw/<key>/``. None of them is a
-:class:`~snnkd.config.RunConfig` field, so no run identity depends on where the
+:class:`~snnkd.core.config.RunConfig` field, so no run identity depends on where the
 files lie, only on what they hold.
 
 :func:`stage` fingerprints the folder (SHA-256 over every read file's name and

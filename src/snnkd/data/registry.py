@@ -10,7 +10,7 @@ from typing import Literal
 
 import torch
 
-from snnkd.registry import Registry
+from snnkd.core.registry import Registry
 
 Modality = Literal["image", "sequence", "audio", "events"]
 

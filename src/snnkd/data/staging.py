@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from snnkd.atomic import atomic_text
+from snnkd.core.atomic import atomic_text
 from snnkd.data.archives import Archive, ensure, raw_dir
 from snnkd.data.registry import DATASETS, BatchTransform, DatasetInfo, DatasetSpec, Split, Splits
 from snnkd.errors import ConfigError

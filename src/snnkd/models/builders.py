@@ -16,10 +16,10 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, layer
 
-from snnkd.config import NeuronConfig
+from snnkd.core.config import NeuronConfig
+from snnkd.core.registry import Registry
 from snnkd.models import pooling
 from snnkd.models.neurons import make_neuron
-from snnkd.registry import Registry
 
 Neuron = Callable[[], nn.Module]
 

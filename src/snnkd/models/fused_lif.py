@@ -368,7 +368,7 @@ class FusedLIFNode(neuron.LIFNode):
 
     The same module as ``LIFNode`` otherwise (state, ``reset``, ``store_v_seq``, the single-step
     mode); on a CUDA tensor it hands over to SpikingJelly's own backends. ``h_seq`` keeps the
-    pre-fire potentials of the last forward for :func:`snnkd.trace.membrane_before_fire`
+    pre-fire potentials of the last forward for :func:`snnkd.methods.trace.membrane_before_fire`
     (differentiable, exact: no recomputation).
     """
 

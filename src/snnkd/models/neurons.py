@@ -7,9 +7,9 @@ from collections.abc import Callable
 import torch.nn as nn
 from spikingjelly.activation_based import neuron, surrogate
 
-from snnkd.config import NeuronConfig
+from snnkd.core.config import NeuronConfig
+from snnkd.core.registry import Registry
 from snnkd.models.fused_lif import FusedLIFNode
-from snnkd.registry import Registry
 
 SURROGATES: Registry[Callable[[], nn.Module]] = Registry("surrogate")
 SURROGATES.register("atan", surrogate.ATan)

@@ -12,7 +12,8 @@ zero when ``+0`` and ``-0`` share a window (spikes are never ``-0``).
 With gradients recorded the layers run ``max_pool`` itself: ``torch.maximum`` splits the gradient of
 a tie between its inputs, where ``max_pool`` routes it to the window's first maximum, and spike maps
 are full of ties. Training and its results are therefore unchanged; evaluation and batch-norm
-re-estimation (:mod:`snnkd.batchnorm`, :func:`snnkd.metrics.accuracy`) take the fast path.
+re-estimation (:mod:`snnkd.evaluation.batchnorm`, :func:`snnkd.evaluation.metrics.accuracy`) take the
+fast path.
 """
 
 from __future__ import annotations

@@ -63,9 +63,6 @@ def _spikesim_report(model: nn.Module, x_seq: torch.Tensor, mode: str):
         estimate_spikesim_energy,
     )
 
-    from snnkd import no_dynamo
-
-    no_dynamo.install()  # SpikingJelly's op counters are dispatch modes: no torch._dynamo import
     model.eval()
     functional.reset_net(model)
     report = estimate_spikesim_energy(

@@ -224,7 +224,7 @@ class QuantLIFNode(neuron.LIFNode):
     hard reset ``V_t = H_t (1 - S_t) + V_reset S_t`` or soft ``V_t = H_t - V_th S_t``
     (MD-SNN, Lee et al., DATE 2026: membrane potential kept in ``b_u`` bits).
     The pre-fire potentials of the last forward are kept for
-    :func:`snnkd.trace.membrane_before_fire` when ``store_v_seq`` is set.
+    :func:`snnkd.methods.trace.membrane_before_fire` when ``store_v_seq`` is set.
 
     ``fused`` (set by :meth:`from_lif` for a :class:`~snnkd.models.fused_lif.FusedLIFNode`):
     multi-step on the CPU runs :class:`~snnkd.models.fused_lif.FusedLIF` with the membrane grid,

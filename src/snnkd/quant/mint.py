@@ -43,7 +43,7 @@ class MintLIFNode(QuantLIFNode):
     it (linked by :func:`link_mint_neurons`). Unquantized, this is the LIF
     neuron of :class:`~snnkd.quant.lsq.QuantLIFNode` with the leak moved after the reset.
     ``membrane_range`` is not used. ``H_t`` of the last forward is kept for
-    :func:`snnkd.trace.membrane_before_fire`.
+    :func:`snnkd.methods.trace.membrane_before_fire`.
     """
 
     FUSABLE = False  # its learned step is not part of the fused neuron: the per-step loop runs

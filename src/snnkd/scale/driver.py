@@ -7,7 +7,7 @@
    ran here); Ray starts it when its resources are free: ``num_cpus`` = the run's ``threads``
    (``num_gpus=1`` for ``device: cuda``) for a reference network; a method or tuning stage
    reserves nothing itself, its seeds and trials are the tasks that reserve the CPUs
-   (:mod:`snnkd.tasks`), so a 5-seed stage uses 5 cores where there are 5 and fills an idle core
+   (:mod:`snnkd.pipeline.tasks`), so a 5-seed stage uses 5 cores where there are 5 and fills an idle core
    where there are 2.
 3. One line per finished stage, one tqdm bar over the stages (done, running, left, ETA).
 4. A stage that fails for good stops the driver with one line naming it and its last error line.
@@ -105,11 +105,11 @@ def _cache_dir(root: Path) -> str:
 def _environment(root: Path, suites: dict[str, Any]) -> dict[str, str]:
     """What every task sees: one MLflow store (each suite's experiment created here, once), one
     teacher cache."""
-    from snnkd import tracking
+    from snnkd.tracking import store
 
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
     for suite in suites.values():
-        tracking.init_store(suite.experiment(), uri)
+        store.init_store(suite.experiment(), uri)
     env = {"MLFLOW_TRACKING_URI": uri}
     if os.environ.get("SNNKD_CACHE_DIR"):
         env["SNNKD_CACHE_DIR"] = os.environ["SNNKD_CACHE_DIR"]
@@ -126,7 +126,7 @@ def run(
     """Run the stale stages (of ``targets``) on Ray, then the final ``dvc repro``; see the module."""
     from tqdm import tqdm
 
-    from snnkd.suites import load_all
+    from snnkd.pipeline.suites import load_all
 
     root = root.resolve()
     t0 = time.monotonic()
@@ -181,7 +181,7 @@ def run(
 
 
 def _result(ray: Any, ref: Any, stage: str) -> StageDone:
-    from snnkd.tasks import last_line
+    from snnkd.pipeline.tasks import last_line
 
     try:
         return ray.get(ref)

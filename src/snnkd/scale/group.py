@@ -37,7 +37,7 @@ def _kill_group(pgid: int, grace: float = GRACE_S) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from snnkd.tasks import die_with_parent
+    from snnkd.pipeline.tasks import die_with_parent
 
     parent, cmd = int(argv[0]), argv[argv.index("--") + 1 :]
     die_with_parent(parent)

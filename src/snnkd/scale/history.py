@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from snnkd.atomic import atomic_text
+from snnkd.core.atomic import atomic_text
 from snnkd.scale.dag import Stage
 
 FILE = Path("runs") / "scale" / "durations.json"

@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 
 from snnkd.errors import SnnkdError
+from snnkd.pipeline.tasks import ADDRESS_ENV, NODE_ENV
 from snnkd.scale import workspace
-from snnkd.tasks import ADDRESS_ENV, NODE_ENV
 
 RUNS_ENV = "SNNKD_SCALE_RUNS"  # the one stage whose command may execute ("-": none)
 
@@ -71,6 +71,12 @@ def cached_outs_only(path: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+def folder_sources(params: Path) -> list[str]:
+    """The folders of the datasets read from files (``plan.folders``), as ``params.yaml`` names them."""
+    plan = (yaml.safe_load(params.read_text()) or {}).get("plan") or {}
+    return [str(record["path"]) for record in (plan.get("folders") or {}).values()]
+
+
 def error_line(output: str) -> str:
     """The last line a failing command printed that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -99,6 +105,7 @@ def run_stage(job: StageJob) -> StageDone:
     node = context.get_node_id()
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", job.stage)
     path = workspace.prepare(Path(job.source), job.commit, Path(job.root) / node[:12] / safe)
+    workspace.link_outside(Path(job.source), path, folder_sources(path / "params.yaml"))
     log = path.parent / f"{safe}.log"
     path_var = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])  # our snnkd
     env = {
@@ -132,7 +139,7 @@ def remote_function(cpus: float, gpus: float) -> Any:
     """:func:`run_stage` as a Ray task reserving ``cpus`` and ``gpus``, retried when its worker dies."""
     import ray
 
-    from snnkd.tasks import RAY_RETRIES
+    from snnkd.pipeline.tasks import RAY_RETRIES
 
     return ray.remote(run_stage).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=RAY_RETRIES, retry_exceptions=False

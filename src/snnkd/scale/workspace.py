@@ -5,7 +5,9 @@ does not ignore) as a commit under ``refs/snnkd/scale`` through a temporary inde
 user's branch, index and files untouched. :func:`prepare` makes (or, for a retried task, resets)
 a ``git clone --shared`` of it: the objects stay in the source repository (which every node must
 reach, e.g. on a shared filesystem), ignored folders such as ``runs/work/`` survive a reset so an
-interrupted run resumes from its checkpoint.
+interrupted run resumes from its checkpoint. :func:`link_outside` makes the dependencies that lie
+outside the repository, named relative to it (``sources: {fsdd: ../shared/data/fsdd/recordings}``),
+resolve from a workspace as they do from the source repository.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from snnkd.errors import SnnkdError
 
@@ -63,3 +66,36 @@ def remove(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def link_outside(source: Path, path: Path, relative: Iterable[str]) -> list[Path]:
+    """Links that make each of ``relative`` (paths relative to the repository that leave it, such as
+    ``../shared/data/fsdd``) name from the workspace ``path`` what it names from ``source``.
+
+    For a path of ``k`` leading ``..`` and first name ``n``, the link is ``path/../(k)/n`` (for a
+    workspace ``runs/scale/<node>/<stage>`` and ``../shared``: ``runs/scale/<node>/shared``, shared
+    by the node's workspaces) and points at ``source/../(k)/n``. DVC records such a dependency by
+    the relative path, so the stage's run-cache key is the one the source repository computes.
+    Paths inside the repository and absolute ones need nothing. Returns the links made or found.
+    """
+    links: list[Path] = []
+    for text in relative:
+        parts = PurePosixPath(text).parts
+        ups = next((i for i, part in enumerate(parts) if part != ".."), len(parts))
+        if ups == 0 or ups == len(parts) or PurePosixPath(text).is_absolute():
+            continue
+        head = Path(*parts[: ups + 1])
+        link = Path(os.path.normpath(path / head))
+        target = (source / head).resolve()
+        if not link.is_symlink():
+            if link.exists():
+                raise SnnkdError(f"{text}: {link} is in the way of a link to {target} (remove it)")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                link.symlink_to(target, target_is_directory=target.is_dir())
+            except FileExistsError:  # another workspace's task made it meanwhile
+                pass
+        if link.resolve() != target:
+            raise SnnkdError(f"{text}: {link} links to {link.resolve()}, not {target} (remove it)")
+        links.append(link)
+    return links

@@ -1,7 +1,7 @@
 """Optuna studies over a method's hyper-parameters (``snnkd tune``).
 
 The search space comes from the method plugin's :class:`~snnkd.methods.HParam`
-declarations; every trial trains through the same :func:`snnkd.train.fit` as
+declarations; every trial trains through the same :func:`snnkd.trainer.loop.fit` as
 ``snnkd train`` and is scored on the validation split only.
 
 Modules, one job each:

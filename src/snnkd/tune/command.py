@@ -15,7 +15,7 @@ ADHOC_RESULTS = "runs/tune"
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``tune`` on the ``snnkd`` sub-command parser."""
-    from snnkd.run_flags import add_train_flags
+    from snnkd.cli.run_flags import add_train_flags
 
     p = sub.add_parser(
         "tune",
@@ -61,7 +61,7 @@ def build_spec(args: argparse.Namespace) -> Any:
     """Validate the flags into a TuneSpec (one-line ConfigError on bad input)."""
     from pydantic import ValidationError
 
-    from snnkd.run_flags import run_config
+    from snnkd.cli.run_flags import run_config
     from snnkd.tune.spec import PRUNERS, TuneSpec, default_study_name, parse_objectives, slug
     from snnkd.tune.storage import default_storage
 

@@ -21,33 +21,33 @@ EXPERIMENT = "snnkd-tuning"
 
 
 def tracking_uri() -> str:
-    """The suite's MLflow store (``snnkd.tracking``): ``MLFLOW_TRACKING_URI`` or ``<repo>/mlflow.db``."""
-    from snnkd import tracking
+    """The suite's MLflow store: ``MLFLOW_TRACKING_URI`` or ``<repo>/mlflow.db`` (``tracking.store``)."""
+    from snnkd.tracking import store
 
-    return tracking.tracking_uri()
+    return store.tracking_uri()
 
 
 def _client() -> Any:
     import logging
 
-    from snnkd import tracking
+    from snnkd.tracking import store
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    return tracking.open_client(tracking_uri())
+    return store.open_client(tracking_uri())
 
 
 def _experiment_id(client: Any, name: str = EXPERIMENT) -> str:
-    from snnkd import tracking
+    from snnkd.tracking import store
 
-    return tracking.get_or_create_experiment(client, name)
+    return store.get_or_create_experiment(client, name)
 
 
 def _provenance() -> dict[str, str]:
-    from snnkd import tracking
+    from snnkd.tracking import provenance, store
 
-    tags = {f"{tracking.TAG}version.{k}": v for k, v in tracking.versions().items()}
-    tags.update(tracking.git_state(tracking.repo_root()))
+    tags = {f"{provenance.TAG}version.{k}": v for k, v in provenance.versions().items()}
+    tags.update(provenance.git_state(store.repo_root()))
     return tags
 
 

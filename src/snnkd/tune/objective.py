@@ -31,7 +31,7 @@ def validation_metrics(run: Any, energy: bool) -> dict[str, float]:
     """Accuracy and activity of a trained run on its validation split (energy on request)."""
     import torch
 
-    from snnkd import metrics as M
+    from snnkd.evaluation import metrics as M
 
     cfg = run.cfg
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -78,9 +78,9 @@ def train_one(
     spec: TuneSpec, hparams: Mapping[str, Any], seed: int, on_epoch: Callable[[int, float], None]
 ) -> dict[str, float]:
     """Train ``spec``'s run with ``hparams`` and ``seed`` to its plateau; its validation metrics."""
-    from snnkd.config import validate
-    from snnkd.run import prepare
-    from snnkd.train import fit
+    from snnkd.core.config import validate
+    from snnkd.trainer.loop import fit
+    from snnkd.trainer.run import prepare
 
     data = dict(spec.base)
     data["hparams"] = {**spec.base.get("hparams", {}), **hparams}

@@ -11,7 +11,7 @@
   ``RetryHeartbeatStaleTrialCallback`` (the successor of ``RetryFailedTrialCallback``
   in Optuna 5).
 
-A password in a URL is never printed: :func:`mask` renders it as ``***`` (:mod:`snnkd.redact`).
+A password in a URL is never printed: :func:`mask` renders it as ``***`` (:mod:`snnkd.tracking.redact`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from snnkd.errors import ConfigError
 from snnkd.processes import pid_alive
-from snnkd.redact import redact
+from snnkd.tracking.redact import redact
 
 JOURNAL_PREFIX = "journal:"
 WORKER_ATTR = "worker"
@@ -63,12 +63,12 @@ def default_storage(dataset: str, method_slug: str, root: str | Path = "runs/tun
 
 
 def mask(url: str) -> str:
-    """The URL with its password replaced by ``***`` (:func:`snnkd.redact.redact`)."""
+    """The URL with its password replaced by ``***`` (:func:`snnkd.tracking.redact.redact`)."""
     return redact(url)
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` with every URL password, and ``url``'s anywhere, masked (:func:`snnkd.redact.redact`)."""
+    """``text`` with every URL password, and ``url``'s anywhere, masked (:mod:`snnkd.tracking.redact`)."""
     return redact(text, url)
 
 

@@ -43,9 +43,9 @@ class StudyResult:
 
 def check(spec: TuneSpec) -> None:
     """Every check that can fail on bad input, before any study or file is created."""
-    from snnkd.config import validate
-    from snnkd.outdir import check_out_dir
-    from snnkd.run import prepare
+    from snnkd.cli.outdir import check_out_dir
+    from snnkd.core.config import validate
+    from snnkd.trainer.run import prepare
 
     cfg = validate(spec.base)
     check_out_dir(spec.results_dir, "--results-dir")

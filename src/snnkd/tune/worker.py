@@ -185,7 +185,7 @@ def trial_job(objective: Objective, trial_id: int) -> tuple[str, Any]:
 
 
 def run_batch(study: Any, objective: Objective, size: int, backend: str | None = None) -> int:
-    """Ask ``size`` trials, train them at once (:mod:`snnkd.tasks`), then tell them in trial order.
+    """Ask ``size`` trials, train them at once (:mod:`snnkd.pipeline.tasks`), then tell them in trial order.
 
     Deterministic in parallel: the sampler proposes all of a batch's points here, in trial
     order, before any is trained (TPE's constant liar sees the earlier ones as running), the median
@@ -195,7 +195,7 @@ def run_batch(study: Any, objective: Objective, size: int, backend: str | None =
     """
     from optuna.trial import TrialState
 
-    from snnkd import tasks
+    from snnkd.pipeline import tasks
     from snnkd.tune.space import sample
 
     trials = []
@@ -214,12 +214,12 @@ def run_batch(study: Any, objective: Objective, size: int, backend: str | None =
 
 def main() -> int:
     """Entry point of a worker process: ``python -m snnkd.tune.worker INDEX [PARENT_PID]``, spec on stdin."""
-    from snnkd.torch_logs import quiet_torch_logs
+    from snnkd.cli.torch_logs import quiet_torch_logs
 
     quiet_torch_logs()
     index = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     if len(sys.argv) > 2:  # the coordinator's pid: this worker dies with it
-        from snnkd.tasks import die_with_parent
+        from snnkd.pipeline.tasks import die_with_parent
 
         die_with_parent(int(sys.argv[2]))
     spec = TuneSpec.model_validate_json(sys.stdin.read())

@@ -7,11 +7,11 @@ and data order), ``d_s = x_s^method − x_s^against``:
   ``Δ ± t_{0.975, n−1} s_d / √n``, and the paired t-test's p (``scipy.stats.ttest_rel``);
 * a comparison at equal accuracy (``want: equal``) gives Δ with its 90 % t CI and the paired TOST p
   with margin ±δ (Schuirmann 1987, ``statsmodels``' ``ttost_paired``), read as equivalent,
-  non-inferior, worse or inconclusive (:func:`snnkd.stats.equivalence_verdict`);
+  non-inferior, worse or inconclusive (:func:`snnkd.results.stats.equivalence_verdict`);
 * p-values are Holm-corrected (Holm 1979) over the comparisons of one claim on one dataset.
 
 Accuracy differences are in points, the other metrics' in % of ``against``'s mean. A claim's
-``iso_accuracy`` methods are restated as activity at iso-accuracy (:mod:`snnkd.tradeoff`). The
+``iso_accuracy`` methods are restated as activity at iso-accuracy (:mod:`snnkd.results.tradeoff`). The
 claims themselves are data (:mod:`snnkd.verdicts.claims_spec`).
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from snnkd import stats as S
 from snnkd.errors import ConfigError
+from snnkd.results import stats as S
 from snnkd.verdicts.claims_spec import METRICS, Claims, Comparison
 from snnkd.verdicts.runs import Runs
 
@@ -106,7 +106,7 @@ def frame(runs: Runs, methods: tuple[str, ...]) -> pd.DataFrame:
 
 def iso_section(runs: Runs, key: str, methods: list[str], reference: str, delta_pp: float) -> list[str]:
     """A claim restated as the papers state it: activity at iso-accuracy, in spikes, SynOps and energy."""
-    from snnkd import tradeoff
+    from snnkd.results import tradeoff
 
     iso = tradeoff.iso_accuracy(frame(runs, (reference, *methods)), reference=reference, delta_pp=delta_pp)
     count = COUNTS.get(len(methods), str(len(methods)))

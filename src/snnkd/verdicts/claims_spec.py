@@ -14,7 +14,7 @@
         compare:
           - {method: act-reg, against: scratch, metric: spikes_per_sample, want: cut}
           - {method: act-reg, against: scratch, metric: test_accuracy, want: equal}
-        iso_accuracy: [act-reg]  # restated as activity at iso-accuracy (snnkd.tradeoff)
+        iso_accuracy: [act-reg]  # restated as activity at iso-accuracy (snnkd.results.tradeoff)
 
 ``want``: ``gain`` (``method`` significantly higher), ``cut`` (significantly lower) or ``equal``
 (equivalent within the suite's margin δ: TOST, accuracies only). Claims keep their file order.

@@ -20,7 +20,7 @@ BENCHMARKS = Path("benchmarks")
 
 
 def _write(path: Path, text: str, flag: str = "--out") -> Path:
-    from snnkd.atomic import atomic_text
+    from snnkd.core.atomic import atomic_text
 
     if path.is_dir():
         raise ConfigError(f"{flag}: {path} is a folder; expected a file")
@@ -41,7 +41,7 @@ def _margin(args: argparse.Namespace, suite_name: str) -> float:
         if not (math.isfinite(args.margin_pp) and args.margin_pp > 0):
             raise ConfigError(f"--margin-pp: must be > 0, got {args.margin_pp}")
         return args.margin_pp
-    from snnkd import suite
+    from snnkd.pipeline import suite
 
     source = BENCHMARKS / f"{suite_name}.yaml"
     if not source.is_file():
@@ -75,7 +75,7 @@ def cmd_tuning(args: argparse.Namespace) -> int:
 
 
 def cmd_quant(args: argparse.Namespace) -> int:
-    from snnkd import file_set
+    from snnkd.results import file_set
     from snnkd.verdicts import quant, runs
 
     results = Path(args.results)

@@ -5,7 +5,7 @@ Read from a suite's runs of ``scratch`` (the full-precision student, "FP"), ``qu
 networks", DATE 2026), each run's configuration taken from its ``run.json``: the time steps ``T``,
 the quantization scheme (``quant.scheme``: ``lsq`` or ``mint``) and the bit width ``b`` (the
 network's ``weight_bits`` in ``metrics.json``; weights and membrane share it). Runs of other
-methods are left out. Statistics (:mod:`snnkd.stats`, SciPy and statsmodels):
+methods are left out. Statistics (:mod:`snnkd.results.stats`, SciPy and statsmodels):
 
 * per configuration ``(T, method, scheme, b)``: the mean test accuracy over seeds with its 95 % t CI,
   ``x̄ ± t_{0.975, n−1} s / √n``;
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from snnkd import stats as S
+from snnkd.results import stats as S
 from snnkd.verdicts.runs import Runs
 
 FP = "scratch (FP)"
@@ -321,7 +321,7 @@ def method_text(runs: Runs, results: str, teacher_t: dict[str, str]) -> str:
         "quantized after leak and reset). md-snn's teacher is the seed's full-precision student at "
         f"T = {setting(teacher_t.items())}; at a smaller student T its membranes are averaged into the "
         "student's steps. Paired differences over seeds with 95 % t CIs; p-values of paired t-tests, "
-        "Holm-corrected over each table of a dataset (`snnkd.stats`). Per-run rows: `quant.csv`."
+        "Holm-corrected over each table of a dataset (`snnkd.results.stats`). Per-run rows: `quant.csv`."
     )
 
 

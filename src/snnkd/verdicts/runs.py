@@ -1,7 +1,7 @@
 """A suite's published runs read back for a verdict: ``<results>/runs/<dataset>/<name>/seed<k>/``.
 
 Every run's ``metrics.json`` (and, where asked, ``run.json``) is checked first by
-:mod:`snnkd.published`; a damaged file is a one-line error naming it, never a number in a table.
+:mod:`snnkd.tracking.published`; a damaged file is a one-line error naming it, never a number in a table.
 A results folder that is missing, or holds no run, is a :class:`~snnkd.errors.ConfigError`
 (exit code 2) before anything is written.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from snnkd.errors import ConfigError
-from snnkd.published import DamagedRun, read_json, read_metrics
-from snnkd.run_files import METRICS_FILE, RUN_FILE
+from snnkd.evaluation.run_files import METRICS_FILE, RUN_FILE
+from snnkd.tracking.published import DamagedRun, read_json, read_metrics
 
 RUNS = "runs"
 #: ``(dataset, run name) -> {seed: record}``

@@ -7,7 +7,7 @@ students' plateau budgets, so for every method both ran, seed ``s`` of one is pa
 ``s`` of the other, ``d_s = x_s^tuned − x_s^default``: ``Δ = mean(d)`` of test accuracy (points)
 and of spikes per sample (% of the default's mean) with its 95 % t CI, the paired t p
 (``scipy.stats.ttest_rel``) Holm-corrected over the methods of a dataset (Holm 1979), and the
-Wilcoxon signed-rank p (``scipy.stats.wilcoxon``), all from :mod:`snnkd.stats`.
+Wilcoxon signed-rank p (``scipy.stats.wilcoxon``), all from :mod:`snnkd.results.stats`.
 
 The tuned suite's choices are read from ``<choices>/<dataset>/<method>.yaml`` (the ``tune``
 stage's files). Only run files are read: the test split was used once per final run by the suites.
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from snnkd import stats as S
 from snnkd.errors import ConfigError
+from snnkd.results import stats as S
 from snnkd.verdicts.runs import Runs
 
 PRODUCER = "snnkd tuning-evidence"
