@@ -108,3 +108,24 @@ def test_evidence_tables_follow_from_committed_run_files(tmp_path):
     module.build(tmp_path)
     for name in ("leaderboard.csv", "leaderboard.md", "claims.md"):
         assert (tmp_path / name).read_text() == (root / "results" / "evidence" / name).read_text(), name
+
+
+def test_the_header_states_the_steps_a_datasets_budget_sets(monkeypatch):
+    """benchmarks/evidence-recordings.yaml runs nmnist-small at T = 5 (its budget) and fsdd at the
+    suite's T = 4: each dataset's header says the T its committed runs trained with."""
+    from snnkd.pipeline import suite as suite_mod
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    s = suite_mod.load(root / "benchmarks" / "evidence-recordings.yaml", full=False)
+    runs = lb.published_runs(s)
+    if runs.empty:
+        pytest.skip("no committed evidence-recordings runs")
+    lines = lb.context_lines(s, runs)
+    for dataset, steps in (("fsdd", 4), ("nmnist-small", 5)):
+        trained = {
+            json.loads(p.read_text())["config"]["T"]
+            for p in (root / "results" / "evidence-recordings" / "runs" / dataset).glob("*/seed*/run.json")
+        }
+        assert trained == {steps}
+        assert f"; T = {steps}; seeds" in lines[dataset][0], lines[dataset][0]

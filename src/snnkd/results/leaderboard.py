@@ -503,7 +503,8 @@ def context_lines(
         train = {**suite.common.get("train", {}), **suite.budgets.get(dataset, {}).get("train", {})}
         budget = ", ".join(f"{k} {v}" for k, v in sorted(train.items()))
         part = runs[runs["dataset"] == dataset]
-        lines = [f"student budget: {budget}; T = {suite.common.get('T', 4)}; seeds {suite.seeds}"]
+        steps = suite.budgets.get(dataset, {}).get("T", suite.common.get("T", 4))  # a budget may set T
+        lines = [f"student budget: {budget}; T = {steps}; seeds {suite.seeds}"]
         if "epochs" in part and len(part):
             lines.append(
                 f"epochs trained: {part['epochs'].min():.0f}–{part['epochs'].max():.0f} "
