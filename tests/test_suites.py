@@ -109,11 +109,16 @@ def test_two_suites_reading_one_dataset_from_two_folders_are_refused(monkeypatch
 
 
 def test_every_suite_stage_reads_only_its_own_suites_keys():
-    """The `params:` of each per-suite stage are under `suites.<its suite>`; shared stages read none."""
+    """The `params:` of each per-suite stage are under `suites.<its suite>`, or its own plan record
+    (a network's: `plan.networks.<suite>-<dataset>-<name>`, built from its suite's entry with that
+    dataset's budget alone, snnkd.pipeline.plan.network_settings); shared stages read none."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    own = {"network": ["plan.networks.${key}"], "tune": [], "method": []}
     for name in ("network", "tune", "method"):
         params = stages[name]["do"]["params"]
-        assert params and all(p.startswith("suites.${item.suite}.") for p in params), name
+        suite_keys = [p for p in params if p not in own[name]]
+        assert suite_keys and all(p.startswith("suites.${item.suite}.") for p in suite_keys), name
+        assert [p for p in params if p in own[name]] == own[name], name
         outs = [next(iter(o)) if isinstance(o, dict) else o for o in stages[name]["do"]["outs"]]
         assert all(o.startswith("results/${item.suite}/") for o in outs), name
         assert "${item.suite}" in stages[name]["do"]["cmd"].split()[3]
