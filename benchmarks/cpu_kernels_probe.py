@@ -114,7 +114,7 @@ def _child(setting: str) -> dict[str, object]:
 def _machine() -> dict[str, object]:
     import torch
 
-    from snnkd.tracking import cpu_model
+    from snnkd.tracking.provenance import cpu_model
 
     libraries = [
         line.strip(" -")

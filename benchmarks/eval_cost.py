@@ -70,7 +70,7 @@ def as_before(model: nn.Module) -> Iterator[None]:
 def _run(dataset: str, backend: str):
     from snnkd.core.config import validate
     from snnkd.pipeline import suites
-    from snnkd.trainer.loop import prepare
+    from snnkd.trainer.run import prepare
 
     data = suites.load("params.yaml", "default").method_config(dataset, "scratch", 0, tuned=False)
     data.setdefault("neuron", {})["backend"] = backend
