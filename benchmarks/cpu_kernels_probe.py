@@ -27,6 +27,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from snnkd.trainer.threads import CPU_ISAS
+
 SETTINGS: dict[str, dict[str, str]] = {
     "pin": {},
     "pin+MKL_CBWR=AVX2": {"MKL_CBWR": "AVX2"},
@@ -34,7 +36,7 @@ SETTINGS: dict[str, dict[str, str]] = {
     "pin+no-onednn": {"SNNKD_PROBE_NO_ONEDNN": "1"},
     "pin+no-onednn+MKL_CBWR=AVX2": {"SNNKD_PROBE_NO_ONEDNN": "1", "MKL_CBWR": "AVX2"},
 }
-PIN = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # snnkd.threads.CPU_ISAS["avx2"]
+PIN = CPU_ISAS["avx2"]  # the product's pin (ATen, oneDNN, OpenBLAS)
 
 
 def _kernels() -> dict[str, str]:

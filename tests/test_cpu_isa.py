@@ -3,9 +3,11 @@
 A pinned run (cpu_isa avx2, the default) reproduces a committed run, made on an AVX2 machine, byte
 for byte on a machine of the same vendor whose CPU could do more (measured: an AVX-512 AMD EPYC
 against the AVX2 EPYC reference). On another vendor's CPU it does not (measured on an Intel Xeon,
-results/perf.md): the pin fixes ATen's and oneDNN's kernels, but MKL, torch's BLAS, picks its
-sgemm kernels by vendor, and its reproducibility branches (MKL_CBWR) hold on Intel CPUs only. The
-test runs there too and reports that as an expected failure, never as a pass. A run that adds a
+results/perf.md): the pin fixes ATen's, oneDNN's and OpenBLAS's kernels, but MKL, torch's BLAS and
+vector maths, picks its kernels by vendor, and no MKL branch is the same on both (benchmarks/
+cpu_kernels_probe.py). The test runs there too and reports that as an expected failure, never as a
+pass. Data preparation is reproduced across vendors: fsdd's MFCCs (numpy's OpenBLAS) are asserted
+to be dvc.lock's bytes on any CPU. A run that adds a
 setting at its default keeps the identity and the published config of every committed run.
 """
 
@@ -104,7 +106,7 @@ def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
     if differ and REFERENCE_VENDOR not in cpu_model():
         pytest.xfail(
             f"{', '.join(differ)} differ: the reference was made on an {REFERENCE_VENDOR} CPU, this is "
-            f"{cpu_model()}; the AVX2 pin covers ATen and oneDNN, not MKL's vendor dispatch (results/perf.md)"
+            f"{cpu_model()}; the AVX2 pin covers ATen, oneDNN and OpenBLAS, not MKL's vendor dispatch (results/perf.md)"
         )
     assert not differ, differ
 
@@ -121,3 +123,51 @@ def test_a_run_refuses_a_process_with_another_isa(tmp_path):
     )
     assert done.returncode == 2 and not (tmp_path / "x").exists()
     assert "cpu_isa: the run asks for 'native'" in done.stderr and "Traceback" not in done.stderr
+
+
+FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
+
+
+def _locked_md5(path: str) -> str:
+    """The MD5 that dvc.lock records for the output ``path`` (the stage that made it, on its CPU)."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    for stage in lock.values():
+        for out in stage.get("outs", []):
+            if out["path"] == path:
+                return out["md5"]
+    raise AssertionError(f"dvc.lock has no output {path}")
+
+
+def test_pinned_fsdd_features_are_the_recorded_bytes_on_any_cpu(tmp_path):
+    """OpenBLAS's kernels are pinned too: fsdd's MFCCs (librosa's mel projection runs on numpy's
+    OpenBLAS) are the bytes dvc.lock records (made on an AMD EPYC), on an Intel Xeon as well."""
+    if not x86_64():
+        pytest.skip("the ISA pin is an x86-64 policy")
+    if not FSDD.is_dir():
+        pytest.skip(f"no FSDD recordings at {FSDD}")
+    pytest.importorskip("librosa")  # the [speech] extra's features are the recorded ones
+    code = (
+        "import sys\nfrom pathlib import Path\n"
+        "from snnkd.trainer.threads import pin_isa_environment\npin_isa_environment()\n"
+        "from snnkd.data.folders import stage\nfrom snnkd.pipeline.stages import data\n"
+        "stage('fsdd', 'data', sys.argv[1])\ndata('fsdd', Path('data/prepared'))\n"
+    )
+    env = {**_env("avx2"), "SNNKD_FSDD_DIR": str(FSDD)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(FSDD)], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    import hashlib
+
+    got = hashlib.md5((tmp_path / "data" / "prepared" / "fsdd" / "splits.json").read_bytes()).hexdigest()
+    assert got == _locked_md5("data/prepared/fsdd/splits.json"), cpu_model()
+
+
+def test_the_pin_loads_openblas_with_its_avx2_kernels():
+    code = (
+        "from snnkd.trainer.threads import pin_isa_environment, openblas_cores, require_isa\n"
+        "pin_isa_environment()\nimport numpy\nprint(openblas_cores())\nrequire_isa('avx2')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=_env("avx2"), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(json.loads(done.stdout.strip().replace("'", '"'))) <= {"Haswell"}

@@ -17,13 +17,19 @@ The kernel ISA is part of the same policy (issue 25). On x86-64, torch picks its
 kernels (ATen's CPU capability) and oneDNN its JIT ISA from the machine, and AVX2 and AVX-512
 kernels round differently: a run on an AVX-512 machine left the committed AVX2 curve at epoch 8.
 ``RunConfig.cpu_isa`` (default ``avx2``, the lowest ISA the suite supports on x86-64) pins both:
-``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2`` (neither alone is enough). Both are read
-from the environment at torch's first use, so they must be set before it: the ``snnkd`` command
-sets them first thing (:func:`pin_isa_environment`, from ``SNNKD_CPU_ISA``, default ``avx2``);
-forked seed workers inherit the parent's dispatch; subprocesses (and Ray or other workers started
-from it) inherit the variables. :func:`require_isa` checks, when a run is prepared, that this
-process computes with the run's ISA, and stops it with a one-line error otherwise.
-``native`` leaves both to the machine.
+``ATEN_CPU_CAPABILITY=avx2`` and ``ONEDNN_MAX_CPU_ISA=AVX2`` (neither alone is enough), and
+OpenBLAS, numpy's and scipy's BLAS, to its Haswell (AVX2) kernels: ``OPENBLAS_CORETYPE=Haswell``.
+OpenBLAS picks its kernels by CPU model (SkylakeX on an AVX-512 Xeon, Zen on an AMD EPYC, whose
+kernels are Haswell's), and librosa's mel projection runs on it: fsdd's prepared MFCCs were other
+bytes on a Xeon than on the EPYC until this pin, and are the EPYC's bytes with it
+(``tests/test_cpu_isa.py``). MKL, torch's BLAS and vector maths (``sqrt``, ``exp``, ``log``),
+dispatches by vendor and is not covered (results/perf.md). ATen and oneDNN read their variables
+at torch's first use, OpenBLAS at numpy's import, so they must be set before: the ``snnkd``
+command sets them first thing (:func:`pin_isa_environment`, from ``SNNKD_CPU_ISA``, default
+``avx2``); forked seed workers inherit the parent's dispatch; subprocesses (and Ray or other
+workers started from it) inherit the variables. :func:`require_isa` checks, when a run is
+prepared, that this process computes with the run's ISA, and stops it with a one-line error
+otherwise. ``native`` leaves all three to the machine.
 """
 
 from __future__ import annotations
@@ -34,8 +40,11 @@ import platform
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 _limiter = None
 
-CPU_ISAS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, "native": {}}
-ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+CPU_ISAS = {
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+    "native": {},
+}
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
 ISA_SETTING = "SNNKD_CPU_ISA"  # the ISA the snnkd command pins before torch starts
 DEFAULT_ISA = "avx2"
 
@@ -73,6 +82,13 @@ def dispatched_isa() -> str:
     return torch.backends.cpu.get_cpu_capability().lower()
 
 
+def openblas_cores() -> list[str]:
+    """The kernel families (``architecture``) of the OpenBLAS libraries this process has loaded."""
+    from threadpoolctl import threadpool_info
+
+    return [str(lib.get("architecture")) for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
+
+
 def require_isa(isa: str) -> None:
     """Stop (one-line ``ConfigError``) unless this process computes with the ISA ``isa`` pins."""
     from snnkd.errors import ConfigError
@@ -81,15 +97,18 @@ def require_isa(isa: str) -> None:
         return  # the pin is an x86-64 policy: elsewhere there is one kernel family
     have = dispatched_isa()
     onednn = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    pinned = have == "avx2" and onednn == "AVX2"
+    blas = CPU_ISAS["avx2"]["OPENBLAS_CORETYPE"]
+    cores = openblas_cores()
+    pinned = have == "avx2" and onednn == "AVX2" and all(core == blas for core in cores)
     if isa == "avx2" and pinned:
         return
-    if isa == "native" and "ATEN_CPU_CAPABILITY" not in os.environ and onednn is None:
+    if isa == "native" and not any(name in os.environ for name in ISA_VARIABLES):
         return
     raise ConfigError(
-        f"cpu_isa: the run asks for '{isa}', but this process computes with ATen '{have}' and "
-        f"ONEDNN_MAX_CPU_ISA={onednn}; torch fixes both at its first use: run it through the snnkd "
-        f"command with {ISA_SETTING}={isa} (or set {' and '.join(ISA_VARIABLES)} before Python starts)"
+        f"cpu_isa: the run asks for '{isa}', but this process computes with ATen '{have}', "
+        f"ONEDNN_MAX_CPU_ISA={onednn} and OpenBLAS {'/'.join(cores) or 'not loaded'}; torch and numpy "
+        f"fix them at their first use: run it through the snnkd command with {ISA_SETTING}={isa} "
+        f"(or set {', '.join(ISA_VARIABLES)} before Python starts)"
     )
 
 
