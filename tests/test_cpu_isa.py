@@ -106,7 +106,8 @@ def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
     if differ and REFERENCE_VENDOR not in cpu_model():
         pytest.xfail(
             f"{', '.join(differ)} differ: the reference was made on an {REFERENCE_VENDOR} CPU, this is "
-            f"{cpu_model()}; the AVX2 pin covers ATen, oneDNN and OpenBLAS, not MKL's vendor dispatch (results/perf.md)"
+            f"{cpu_model()}; the AVX2 pin covers ATen, oneDNN and OpenBLAS, not MKL's vendor dispatch "
+            "(results/perf.md)"
         )
     assert not differ, differ
 

@@ -86,7 +86,8 @@ def openblas_cores() -> list[str]:
     """The kernel families (``architecture``) of the OpenBLAS libraries this process has loaded."""
     from threadpoolctl import threadpool_info
 
-    return [str(lib.get("architecture")) for lib in threadpool_info() if lib.get("internal_api") == "openblas"]
+    libraries = threadpool_info()
+    return [str(lib.get("architecture")) for lib in libraries if lib.get("internal_api") == "openblas"]
 
 
 def require_isa(isa: str) -> None:
