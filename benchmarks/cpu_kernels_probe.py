@@ -100,6 +100,22 @@ def _kernels() -> dict[str, str]:
     for _ in range(3):
         opt.step()
     out["adam step x3"] = digest(p)
+    # appended after the kernels above (their inputs stay the same): MKL's vector maths, which
+    # ATen calls for these functions on contiguous float tensors, the ATen-own ones beside them,
+    # Adam's fused kernel (one ATen loop, the CPU's own sqrt) and numpy's OpenBLAS sgemm
+    v = rand(4096).abs() * 10
+    for name in ("sqrt", "exp", "log", "tanh"):
+        out[f"{name} (MKL vector maths)"] = digest(getattr(torch, name)(v))
+    out["sigmoid (ATen)"] = digest(torch.sigmoid(v - 5))
+    out["softmax (ATen)"] = digest(F.softmax(v.view(64, 64), dim=1))
+    q = torch.nn.Parameter(rand(32, 16, 3, 3))
+    q.grad = rand(32, 16, 3, 3)
+    fused = torch.optim.Adam([q], lr=0.002, fused=True)
+    for _ in range(3):
+        fused.step()
+    out["adam step x3 (fused)"] = digest(q)
+    a32, b32 = rand(512, 512).numpy(), rand(512, 512).numpy()
+    out["numpy matmul 512x512 (OpenBLAS)"] = hashlib.sha256((a32 @ b32).tobytes()).hexdigest()[:16]
     return out
 
 
@@ -150,9 +166,12 @@ def main() -> int:
             print(f"{setting} (capability {got['capability']}): {len(kernels)} kernels")
             continue
         theirs = other["settings"].get(setting, {}).get("kernels", {})
-        differ = [k for k in kernels if theirs.get(k) != kernels[k]]
+        differ = [k for k in kernels if k in theirs and theirs[k] != kernels[k]]
+        absent = [k for k in kernels if k not in theirs]
         verdict = "all equal" if not differ else f"{len(differ)} differ: " + "; ".join(differ)
-        print(f"{setting}: {verdict}")
+        if absent:
+            verdict += f" ({len(absent)} not in the other file: {'; '.join(absent)})"
+        print(f"{setting} ({len(kernels) - len(absent)} compared): {verdict}")
     if other is not None:
         print(f"this: {report['machine']['cpu']}; other: {other['machine']['cpu']}")
     return 0
