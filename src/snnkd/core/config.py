@@ -138,10 +138,12 @@ class RunConfig(_Strict):
     seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(1, ge=1, le=256, description="CPU threads of the run (results depend on it)")
-    cpu_isa: Literal["avx2", "native"] = Field(
+    cpu_isa: Literal["avx2", "native", "portable"] = Field(
         "avx2",
-        description="CPU kernel ISA on x86-64 (results depend on it): avx2 pins ATen and oneDNN to "
-        "AVX2 (snnkd.trainer.threads), native lets them use the machine's best",
+        description="CPU kernel ISA on x86-64 (results depend on it): avx2 pins ATen, oneDNN and "
+        "OpenBLAS to AVX2 (snnkd.trainer.threads), portable adds MKL's COMPATIBLE branch and Adam's "
+        "fused kernel (the candidate for the same bits across CPU vendors), native lets them use the "
+        "machine's best",
     )
     plugin_dirs: list[str] = Field(default_factory=list)
     data_dir: str = "data"

@@ -34,6 +34,7 @@ from snnkd.trainer.divergence import check_divergence
 from snnkd.trainer.early_stopping import EarlyStopping
 from snnkd.trainer.run import Run
 from snnkd.trainer.teacher import _teacher_knowledge
+from snnkd.trainer.threads import fused_optimizer
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 #: per-epoch statistics that are timings, kept out of checkpoints so that identical runs give identical files
@@ -54,12 +55,13 @@ def _reset(model: nn.Module) -> None:
 def _optimizer(run: Run) -> tuple[torch.optim.Optimizer, Any]:
     tc = run.cfg.train
     params = list(run.model.parameters()) + list(run.loss.parameters())
+    fused = True if fused_optimizer(run.cfg.cpu_isa) else None  # None: torch's default step
     if tc.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay)
     elif tc.optimizer == "adamw":
-        opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+        opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
     else:
-        opt = torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
+        opt = torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=fused)
     if tc.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=tc.epochs)
     elif tc.schedule == "step":

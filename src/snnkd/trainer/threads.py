@@ -30,6 +30,14 @@ command sets them first thing (:func:`pin_isa_environment`, from ``SNNKD_CPU_ISA
 workers started from it) inherit the variables. :func:`require_isa` checks, when a run is
 prepared, that this process computes with the run's ISA, and stops it with a one-line error
 otherwise. ``native`` leaves all three to the machine.
+
+``portable`` is the candidate policy for reproduction across CPU vendors (results/perf.md): the
+AVX2 pin, MKL's ``COMPATIBLE`` branch (``MKL_CBWR=COMPATIBLE``: every sgemm and ``exp`` of the
+kernel probe are the same bits on an AMD EPYC and an Intel Xeon there) and Adam's fused CPU
+kernel (:func:`fused_optimizer`: one ATen loop with the CPU's own ``sqrt``, where the
+single-tensor step calls MKL's vector ``sqrt``, which is not correctly rounded and differs by
+vendor). It changes every number against ``avx2``, so runs record it (``cpu_isa: portable``) and
+``SNNKD_CPU_ISA=portable`` pins the process.
 """
 
 from __future__ import annotations
@@ -44,7 +52,8 @@ CPU_ISAS = {
     "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
     "native": {},
 }
-ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE")
+CPU_ISAS["portable"] = {**CPU_ISAS["avx2"], "MKL_CBWR": "COMPATIBLE"}
+ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "MKL_CBWR")
 ISA_SETTING = "SNNKD_CPU_ISA"  # the ISA the snnkd command pins before torch starts
 DEFAULT_ISA = "avx2"
 
@@ -98,19 +107,30 @@ def require_isa(isa: str) -> None:
         return  # the pin is an x86-64 policy: elsewhere there is one kernel family
     have = dispatched_isa()
     onednn = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    mkl = os.environ.get("MKL_CBWR")
     blas = CPU_ISAS["avx2"]["OPENBLAS_CORETYPE"]
     cores = openblas_cores()
     pinned = have == "avx2" and onednn == "AVX2" and all(core == blas for core in cores)
-    if isa == "avx2" and pinned:
+    if pinned and isa in ("avx2", "portable") and mkl == CPU_ISAS[isa].get("MKL_CBWR"):
         return
     if isa == "native" and not any(name in os.environ for name in ISA_VARIABLES):
         return
     raise ConfigError(
         f"cpu_isa: the run asks for '{isa}', but this process computes with ATen '{have}', "
-        f"ONEDNN_MAX_CPU_ISA={onednn} and OpenBLAS {'/'.join(cores) or 'not loaded'}; torch and numpy "
-        f"fix them at their first use: run it through the snnkd command with {ISA_SETTING}={isa} "
-        f"(or set {', '.join(ISA_VARIABLES)} before Python starts)"
+        f"ONEDNN_MAX_CPU_ISA={onednn}, MKL_CBWR={mkl} and OpenBLAS {'/'.join(cores) or 'not loaded'}; "
+        f"torch and numpy fix them at their first use: run it through the snnkd command with "
+        f"{ISA_SETTING}={isa} (or set {', '.join(ISA_VARIABLES)} before Python starts)"
     )
+
+
+def fused_optimizer(isa: str) -> bool:
+    """Whether runs of ``isa`` step Adam/AdamW with torch's fused CPU kernel (``portable`` only).
+
+    The default single-tensor step computes ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``
+    with ``torch.sqrt``, which ATen hands to MKL's vector maths; the fused kernel computes the same
+    formula (Kingma and Ba 2015) in one ATen loop with the CPU's correctly rounded ``sqrt``.
+    """
+    return isa == "portable"
 
 
 def child_environment(threads: int = 1) -> None:
