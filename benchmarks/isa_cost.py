@@ -75,10 +75,9 @@ def main() -> int:
     rates: dict[str, list[float]] = {p: [] for p in POLICIES}
     for _ in range(args.rounds):
         for policy in POLICIES:
-            env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR",)}
+            # the child pins the policy's variables as the snnkd command does
+            env = {k: v for k, v in os.environ.items() if k not in ISA_VARIABLES}
             env["SNNKD_CPU_ISA"] = policy
-            for name in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE"):
-                env.pop(name, None)  # the child pins them as the snnkd command does
             cmd = [
                 sys.executable,
                 __file__,
