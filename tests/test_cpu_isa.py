@@ -141,19 +141,20 @@ def _locked_md5(path: str) -> str:
 
 def test_pinned_fsdd_features_are_the_recorded_bytes_on_any_cpu(tmp_path):
     """OpenBLAS's kernels are pinned too: fsdd's MFCCs (librosa's mel projection runs on numpy's
-    OpenBLAS) are the bytes dvc.lock records (made on an AMD EPYC), on an Intel Xeon as well."""
+    OpenBLAS) are the bytes dvc.lock records (made on an AMD EPYC), on an Intel Xeon as well, and
+    in a 1-thread process (preparation computes with snnkd.data.staging.PREPARE_THREADS)."""
     if not x86_64():
         pytest.skip("the ISA pin is an x86-64 policy")
     if not FSDD.is_dir():
         pytest.skip(f"no FSDD recordings at {FSDD}")
     pytest.importorskip("librosa")  # the [speech] extra's features are the recorded ones
-    code = (
+    code = (  # in a process computing with 1 thread, as a training process (a scale worker) does
         "import sys\nfrom pathlib import Path\n"
-        "from snnkd.trainer.threads import pin_isa_environment\npin_isa_environment()\n"
+        "from snnkd.trainer.threads import pin_isa_environment, limit\npin_isa_environment()\nlimit(1)\n"
         "from snnkd.data.folders import stage\nfrom snnkd.pipeline.stages import data\n"
         "stage('fsdd', 'data', sys.argv[1])\ndata('fsdd', Path('data/prepared'))\n"
     )
-    env = {**_env("avx2"), "SNNKD_FSDD_DIR": str(FSDD)}
+    env = {**_env("avx2"), "SNNKD_FSDD_DIR": str(FSDD), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-c", code, str(FSDD)], env=env, cwd=tmp_path, capture_output=True, text=True
     )

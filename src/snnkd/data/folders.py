@@ -28,7 +28,15 @@ from pathlib import Path
 
 from snnkd.data.archives import file_digest, raw_dir
 from snnkd.data.registry import DATASETS, DatasetInfo, DatasetSpec, Splits
-from snnkd.data.staging import Prepared, TransformFactory, manifest, read, save, tensors_path
+from snnkd.data.staging import (
+    Prepared,
+    TransformFactory,
+    manifest,
+    preparation_threads,
+    read,
+    save,
+    tensors_path,
+)
 from snnkd.errors import ConfigError
 
 
@@ -111,7 +119,8 @@ def stage(name: str, data_dir: Path | str = "data", given: str | Path | None = N
     meta = manifest(data_dir, name)
     if meta is not None and meta.get("fingerprint") == digest:
         return tensors_path(data_dir, name)
-    prepared = ds.prepare(folder)  # raises on an unreadable file: nothing is written
+    with preparation_threads():  # the bytes depend on the thread count
+        prepared = ds.prepare(folder)  # raises on an unreadable file: nothing is written
     return save(
         data_dir, ds.info, prepared, {"folder": str(folder), "fingerprint": digest, "files": len(paths)}
     )

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from snnkd.data.registry import DATASETS, BatchTransform, DatasetInfo, DatasetSp
 from snnkd.errors import ConfigError
 
 FORMAT_VERSION = 1
+#: CPU threads every preparation computes with, whatever the process's own count. Prepared bytes
+#: depend on it: fsdd's MFCCs (librosa's mel projection, an OpenBLAS sgemm) are other bytes with 1
+#: thread than with 2, so a training process (1 thread) preparing them in a fresh workspace (an
+#: ``snnkd scale`` worker) trained on other data than the data stage had recorded. 2 is the thread
+#: count the committed splits were prepared with (2-core machines, torch's and OpenBLAS's default).
+PREPARE_THREADS = 2
 SPLIT_SEED = 0  # validation samples carved from the train split: the same for every run
 
 
@@ -93,6 +100,20 @@ def state(name: str, data_dir: Path) -> str:
     return "absent"
 
 
+@contextmanager
+def preparation_threads() -> Iterator[None]:
+    """Compute with :data:`PREPARE_THREADS` torch and BLAS threads inside; the counts before, after."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(PREPARE_THREADS)
+    try:
+        with threadpool_limits(limits=PREPARE_THREADS):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def stage(
     name: str, data_dir: Path | str = "data", *, download: bool = True, force: bool = False, show: bool = True
 ) -> Path:
@@ -111,7 +132,8 @@ def stage(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        prepared = ds.prepare(raw, work)
+        with preparation_threads():
+            prepared = ds.prepare(raw, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return save(data_dir, ds.info, prepared, {"archives_sha256": digests})
