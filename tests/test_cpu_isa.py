@@ -78,6 +78,26 @@ def _native_isa() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def _train_committed_digits(tmp_path: Path, isa: str) -> Path:
+    """Train the committed digits scratch seed 0 configuration (with ``cpu_isa: isa``) in a fresh
+    ``snnkd train`` process pinned to ``isa``; its output folder."""
+    config = json.loads((COMMITTED / "run.json").read_text())["config"]
+    config["data_dir"] = str(ROOT / "data")
+    if isa != "avx2":
+        config["cpu_isa"] = isa  # avx2 is the default, left out of the committed config
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / isa
+    cmd = [str(SNNKD), "train", "--config", str(tmp_path / "run.yaml"), "--out", str(out), "--quiet"]
+    done = subprocess.run(cmd + ["--no-track"], env=_env(isa), capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out
+
+
+def _differing(out: Path, reference: Path) -> list[str]:
+    names = ("curve.csv", "metrics.json")
+    return [n for n in names if (out / n).read_bytes() != (reference / n).read_bytes()]
+
+
 def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
     if not x86_64():
         pytest.skip("the ISA pin is an x86-64 policy")
@@ -85,24 +105,7 @@ def test_a_pinned_run_reproduces_the_committed_avx2_run(tmp_path):
         pytest.skip("no committed digits scratch run")
     if _native_isa() == "avx2":
         pytest.skip("this machine dispatches AVX2 kernels already: pinned and unpinned runs are the same run")
-    config = json.loads((COMMITTED / "run.json").read_text())["config"]
-    config["data_dir"] = str(ROOT / "data")
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
-    out = tmp_path / "pinned"
-    cmd = [
-        str(SNNKD),
-        "train",
-        "--config",
-        str(tmp_path / "run.yaml"),
-        "--out",
-        str(out),
-        "--quiet",
-        "--no-track",
-    ]
-    done = subprocess.run(cmd, env=_env("avx2"), capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
-    names = ("curve.csv", "metrics.json")
-    differ = [n for n in names if (out / n).read_bytes() != (COMMITTED / n).read_bytes()]
+    differ = _differing(_train_committed_digits(tmp_path, "avx2"), COMMITTED)
     if differ and REFERENCE_VENDOR not in cpu_model():
         pytest.xfail(
             f"{', '.join(differ)} differ: the reference was made on an {REFERENCE_VENDOR} CPU, this is "
@@ -189,25 +192,9 @@ def test_a_portable_run_is_the_same_bytes_across_vendors(tmp_path):
         pytest.skip("the ISA pin is an x86-64 policy")
     if not (COMMITTED / "run.json").exists():
         pytest.skip("no committed digits scratch run")
-    config = json.loads((COMMITTED / "run.json").read_text())["config"]
-    config |= {"data_dir": str(ROOT / "data"), "cpu_isa": "portable"}
-    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
-    out = tmp_path / "portable"
-    cmd = [
-        str(SNNKD),
-        "train",
-        "--config",
-        str(tmp_path / "run.yaml"),
-        "--out",
-        str(out),
-        "--quiet",
-        "--no-track",
-    ]
-    done = subprocess.run(cmd, env=_env("portable"), capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-2000:]
+    out = _train_committed_digits(tmp_path, "portable")
     assert json.loads((out / "run.json").read_text())["config"]["cpu_isa"] == "portable"
-    names = ("curve.csv", "metrics.json")
-    differ = [n for n in names if (out / n).read_bytes() != (PORTABLE_REFERENCE / n).read_bytes()]
+    differ = _differing(out, PORTABLE_REFERENCE)
     if differ and PORTABLE_VENDOR not in cpu_model():
         pytest.xfail(
             f"{', '.join(differ)} differ from the {PORTABLE_VENDOR}-made portable reference on "
