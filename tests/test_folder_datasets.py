@@ -310,3 +310,31 @@ def test_the_recordings_evidence_suite_is_the_evidence_suite_on_fsdd_and_nmnist_
         for dataset in recordings.datasets:
             train = table[dataset]["train"]
             assert train["patience"] >= train["epochs"] / 4
+
+
+def test_a_training_stage_prepares_its_folder_dataset_from_the_suite_sources(tmp_path, monkeypatch):
+    """In a fresh workspace (an ``snnkd scale`` worker's) only ``splits.json`` is restored: the
+    stage prepares the tensors from the suite's ``sources`` before training (before, loading
+    looked in data/raw and failed), and they are the bytes the data stage hashed."""
+    from types import SimpleNamespace
+
+    from snnkd.pipeline.stages import data, stage_folder
+
+    source = _fsdd_folder(tmp_path / "elsewhere" / "recordings")
+    work = tmp_path / "workspace"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("SNNKD_FSDD_DIR", raising=False)
+    with pytest.raises(ConfigError, match="data/raw/fsdd is absent"):
+        folders.load("fsdd", "data")  # what a worker did
+    stage_folder(SimpleNamespace(sources={"fsdd": "../elsewhere/recordings"}), "fsdd")
+    assert folders.load("fsdd", "data").train.x.shape[1:] == (40, 101)
+    monkeypatch.setenv("SNNKD_FSDD_DIR", str(source))
+    made = (work / "data" / "prepared" / "fsdd" / "tensors.pt").stat().st_mtime_ns
+    in_workspace = data("fsdd", Path("data/prepared")).read_bytes()  # the same files: hashes them as made
+    assert (work / "data" / "prepared" / "fsdd" / "tensors.pt").stat().st_mtime_ns == made
+    checkout = tmp_path / "checkout"  # the data stage, elsewhere, from the same folder
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+    assert data("fsdd", Path("data/prepared")).read_bytes() == in_workspace
+    stage_folder(SimpleNamespace(sources={}), "digits")  # a dataset of its own: nothing to do

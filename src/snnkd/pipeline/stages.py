@@ -161,11 +161,27 @@ def _sha256(path: Path) -> str:
     return file_hash(path)
 
 
+def stage_folder(suite: Suite, dataset: str) -> None:
+    """Prepare a folder dataset's tensors from the suite's folder (``sources``) before training.
+
+    A training stage depends on ``splits.json`` only; where the tensors are absent (a fresh
+    ``snnkd scale`` workspace), loading would look for the folder in ``data/raw`` and the
+    environment, not in the suite's ``sources``. Preparing is deterministic (pinned kernels, a
+    fixed thread count), so the tensors are the bytes ``splits.json`` records; with tensors
+    made from the same files already there it only fingerprints the folder.
+    """
+    from snnkd.data.folders import FOLDERS, stage
+
+    if dataset in FOLDERS:
+        stage(dataset, "data", folder_of(suite, dataset))
+
+
 def network(params: Path, suite_name: str, dataset: str, name: str, quiet: bool = True) -> Path:
     """Stage ``network@<suite>-<dataset>-<name>``: a reference network (teacher, spiking teacher,
     assistant) under ``results/<suite>/networks/<dataset>/<name>/``."""
     suite = load(params, suite_name)
     suite.require(dataset, network=name, source=str(params))
+    stage_folder(suite, dataset)
     folder = network_dir(suite.suite, dataset, name)
     return train(suite, suite.network_config(dataset, name), folder, name, quiet)
 
@@ -206,6 +222,7 @@ def method_seeds(
 
     suite = load(params, suite_name)
     suite.require(dataset, method=name, source=str(params))
+    stage_folder(suite, dataset)  # before the workers start: they find the tensors prepared
     limit(1)  # before forking: the workers inherit a parent that never started a thread pool
     terminate_as_interrupt()  # a killed stage stops its workers first
     workers = max(1, min(jobs or suite.jobs, len(suite.seeds), usable_cores()))
@@ -231,6 +248,7 @@ def tune(params: Path, suite_name: str, dataset: str, name: str) -> Path:
 
     suite = load(params, suite_name)
     suite.require(dataset, method=name, source=str(params))
+    stage_folder(suite, dataset)
     base = suite.method_config(dataset, name, suite.seeds[0], tuned=False)
     folder = suite_dir(suite.suite)
     if name in suite.variants():
