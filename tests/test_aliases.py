@@ -74,10 +74,10 @@ def test_the_quant_evidence_suite_is_one_suite_of_18_runs(monkeypatch):
     assert fp2["method"] == "scratch" and fp2["T"] == 2 and "teacher" not in fp2
     assert suite.method_of("quant-lsq-b2-t2") == "quant" and suite.method_of("scratch") == "scratch"
     records = plan.build({suite.suite: suite})
-    rec = records["runs"]["quant-evidence-mnist-5k-md-snn-lsq-b4-t2"]
+    rec = records["runs"]["quant-evidence-digits-md-snn-lsq-b4-t2"]
     assert rec["method"] == rec["entry"] == "md-snn-lsq-b4-t2"
     assert rec["plugin"] == rec["plugin2"] == "methods/md_snn.py"
-    assert rec["learns_from"] == "results/quant-evidence/checkpoints/mnist-5k/scratch"
+    assert rec["learns_from"] == "results/quant-evidence/checkpoints/digits/scratch"
     assert records["quant"] == {"quant-evidence": {"suite": "quant-evidence"}}
 
 

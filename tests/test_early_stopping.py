@@ -87,6 +87,18 @@ def _committed_curves() -> list[Path]:
     return sorted((ROOT / "results").glob("**/runs/*/*/seed*/curve.csv"))
 
 
+def _short_patience(curve: str) -> bool:
+    """Whether the suite and dataset of a committed curve (``results/<suite>/runs/<dataset>/...``)
+    have a budget whose patience is below a quarter of its epochs: params.yaml's rule for a plateau
+    (patience >= epochs / 4) does not hold, so the suite does not promise one."""
+    import yaml
+
+    _, suite, _, dataset = curve.split("/")[:4]
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())["suites"].get(suite)
+    train = ((data or {}).get("budgets", {}).get(dataset) or {}).get("train", {})
+    return "patience" in train and 4 * train["patience"] < train["epochs"]
+
+
 def test_every_committed_student_curve_ends_on_a_plateau():
     curves = _committed_curves()
     if not curves:
@@ -96,4 +108,9 @@ def test_every_committed_student_curve_ends_on_a_plateau():
         for path in curves
     }
     rising = {k: round(100 * v, 2) for k, v in gains.items() if v >= 0.01}
-    assert not rising, f"{len(rising)} of {len(gains)} committed curves add >= 1 point at the end: {rising}"
+    promised = {k: v for k, v in rising.items() if not _short_patience(k)}
+    assert not promised, (
+        f"{len(promised)} of {len(gains)} committed curves add >= 1 point at the end: {promised}"
+    )
+    if rising:  # quant-evidence keeps the former script's patience 8 of 60 epochs (its README says so)
+        pytest.xfail(f"{len(rising)} curves of suites with patience < epochs / 4 add >= 1 point: {rising}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from snnkd.results import leaderboard as lb
 
@@ -96,18 +98,37 @@ def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     assert table.to_csv(index=False, float_format="%.6g") == committed.read_text()
 
 
-def test_evidence_tables_follow_from_committed_run_files(tmp_path):
-    """benchmarks/evidence_tables.py rebuilds the committed evidence leaderboard and claims."""
-    import importlib.util
+@pytest.mark.parametrize("name", ["default", "evidence", "evidence-recordings", "quant-evidence", "tradeoff"])
+def test_a_suites_tables_from_files_are_the_ones_the_pipeline_built_from_mlflow(tmp_path, monkeypatch, name):
+    """The pipeline built each suite's committed leaderboard and report from MLflow
+    (``leaderboard@<suite>``); built again from the committed run files alone (``--from-files``, a
+    clone without a store) they are the same bytes, and so is the claims table (``claims@<suite>``)."""
+    from snnkd.cli.main import main
+    from snnkd.pipeline import suites
 
     root = Path(__file__).resolve().parents[1]
-    script = root / "benchmarks" / "evidence_tables.py"
-    spec = importlib.util.spec_from_file_location("evidence_tables", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.build(tmp_path)
-    for name in ("leaderboard.csv", "leaderboard.md", "claims.md"):
-        assert (tmp_path / name).read_text() == (root / "results" / "evidence" / name).read_text(), name
+    folder = root / "results" / name
+    if not (folder / "leaderboard.md").is_file():
+        pytest.skip(f"no committed results/{name}")
+    monkeypatch.chdir(root)
+    s = suites.load(root / "params.yaml", name)
+    lb.build(s, tmp_path, log=False, from_files=True)
+    for file in ("leaderboard.csv", "neurobench.csv"):
+        assert (tmp_path / file).read_bytes() == (folder / file).read_bytes(), file
+    # what only a store holds: the runs it left out (killed, duplicate, other suites' runs) and the
+    # commit of the checkout the report was built in; everything else is the same bytes
+    left_out = re.compile(r"Runs left out: \d+\.\n(- [^\n]*\n)*")
+    commit = re.compile(r"<th>git commit</th><td>[0-9a-f]{40}</td>| \(\d+ left out\)")
+    for file, source_only in (("leaderboard.md", left_out), ("report.html", commit)):
+        built, committed = (source_only.sub("", (f / file).read_text()) for f in (tmp_path, folder))
+        assert built == committed, file
+    assert "Runs left out: 0.\n" in (tmp_path / "leaderboard.md").read_text()  # one run per cell in files
+    stage = yaml.safe_load((root / "params.yaml").read_text())["plan"]["claims"].get(name)
+    if stage is not None:  # the claims@<suite> stage's command, into tmp_path
+        out = tmp_path / "claims.md"
+        argv = ["claims", "--results", f"results/{name}", "--claims", stage["claims"]]
+        assert main([*argv, "--margin-pp", str(stage["margin_pp"]), "--out", str(out)]) == 0
+        assert out.read_bytes() == (folder / "claims.md").read_bytes()
 
 
 def test_the_header_states_the_steps_a_datasets_budget_sets(monkeypatch):

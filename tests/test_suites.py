@@ -45,7 +45,7 @@ def test_the_plan_keys_every_record_by_its_suite_and_shares_the_datasets(checkou
     assert main(["suite", "add", "evidence"]) == 0
     found = suites.load_all(checkout)
     built = plan.build(found)
-    assert built["data"] == ["digits", "mnist1d", "mnist-5k"]  # digits once, for both suites
+    assert built["data"] == ["digits", "mnist1d"]  # digits once, for both suites
     assert {r["suite"] for r in built["runs"].values()} == {"smoke", "evidence"}
     assert all(key.startswith(f"{r['suite']}-{r['dataset']}-") for key, r in built["runs"].items())
     kd = built["runs"]["evidence-digits-kd"]

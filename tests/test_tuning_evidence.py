@@ -49,19 +49,55 @@ def test_rows_match_the_hand_computation(suites, capsys):
     row = (
         "| kd | 3 | alpha=0.3587, tau=1.639 | 91.00 | 93.33 "
         f"| +2.33 [{7 / 3 - t95 * se:+.2f}, {7 / 3 + t95 * se:+.2f}] "
-        f"| {holm_kd:.3f} * | {2 / 2**3:.3f} | +0.0 [{-half:+.1f}, {half:+.1f}] | 1.000 |"
+        f"| {holm_kd:.3f} * | +0.0 [{-half:+.1f}, {half:+.1f}] | 1.000 |"
     )
     assert row == (
-        "| kd | 3 | alpha=0.3587, tau=1.639 | 91.00 | 93.33 | +2.33 [+0.90, +3.77] | 0.040 * | 0.250 "
+        "| kd | 3 | alpha=0.3587, tau=1.639 | 91.00 | 93.33 | +2.33 [+0.90, +3.77] | 0.040 * "
         "| +0.0 [-12.4, +12.4] | 1.000 |"
     )
     assert row in text.splitlines()
-    scratch = "| scratch | 3 | – (not tuned) | 80.00 | 80.00 | +0.00 [+0.00, +0.00] | 1.000 | 1.000 "
+    scratch = "| scratch | 3 | – (not tuned) | 80.00 | 80.00 | +0.00 [+0.00, +0.00] | 1.000 "
     assert scratch + "| +0.0 [+0.0, +0.0] | 1.000 |" in text
+    # 3 seeds: the smallest two-sided Wilcoxon p is 2 / 2^3 = 0.25, so the column is left out
+    assert "p (Wilcoxon)" not in text
+    assert "left out: with 3 seeds its smallest two-sided p is 0.25, so it cannot reach 0.05." in text
     assert "## other" not in text and text.count("## toy") == 1
     runs = f"`{(tuned / 'runs').as_posix()}` and `{(default / 'runs').as_posix()}`"
     assert f"Produced by `snnkd tuning-evidence` from {runs}." in text
     assert capsys.readouterr().out.strip() == f"wrote {tuned / 'tuning.md'}"
+
+
+def test_the_wilcoxon_column_is_shown_where_the_seeds_can_reach_005(tmp_path):
+    """6 seeds, every difference +1 point: the exact Wilcoxon p is 2 / 2^6 = 0.03125."""
+    tuned, default = tmp_path / "t", tmp_path / "d"
+    for seed in range(6):
+        write_run(tuned, "toy", "kd", seed, test_accuracy=0.91 + 0.001 * seed)
+        write_run(default, "toy", "kd", seed, test_accuracy=0.90 + 0.001 * seed)
+    assert main(["tuning-evidence", "--tuned", str(tuned), "--default", str(default)]) == 0
+    text = (tuned / "tuning.md").read_text()
+    assert "| p (Holm) | p (Wilcoxon) |" in text and "cannot reach 0.05" not in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| kd |")]
+    assert row.split(" | ")[7] == f"{2 / 2**6:.3f}"
+
+
+@pytest.mark.parametrize(
+    ("shas", "expected"),
+    [
+        (("a1", "a1"), "Teachers: kd: the same teacher checkpoints in both suites."),
+        (("a1", "b2"), "Teachers: kd: **other teacher checkpoints** (same configuration, trained by each "
+                       "suite's own stage), so their Δ contains the teachers' difference."),
+    ],
+    ids=["same", "other"],
+)  # fmt: skip
+def test_each_dataset_says_whether_the_teachers_are_the_same_checkpoints(tmp_path, shas, expected):
+    tuned, default = tmp_path / "t", tmp_path / "d"
+    for seed in range(3):
+        for root, sha in zip((tuned, default), shas, strict=True):
+            write_run(root, "toy", "kd", seed, teacher={"path": "teacher.pt", "sha256": sha})
+            write_run(root, "toy", "scratch", seed)  # no teacher: not named
+    assert main(["tuning-evidence", "--tuned", str(tuned), "--default", str(default)]) == 0
+    text = (tuned / "tuning.md").read_text()
+    assert expected in text.splitlines() and "scratch:" not in text
 
 
 def test_without_choices_every_method_is_the_suites_own(suites, tmp_path):

@@ -37,17 +37,17 @@ def _verdicts(params: Path) -> dict:
 
 
 def test_the_committed_plan_has_its_verdict_stages_and_is_current(monkeypatch):
-    """params.yaml holds the default suite, whose `tuned_against: evidence` has no evidence suite
-    to pair with (no tuning stage), and evidence-recordings, which checks the evidence suite's
-    claims on its own runs (`claims: evidence`): one claims stage, no quant table."""
+    """params.yaml holds the default suite (`tuned_against: evidence`: a tuning stage), the evidence
+    suite and evidence-recordings, which checks the evidence suite's claims on its own runs (`claims:
+    evidence`): two claims stages, and quant-evidence's quant table."""
     monkeypatch.chdir(REPO)
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     assert data["suites"]["default"]["tuned_against"] == "evidence"
-    claims = {"suite": "evidence-recordings", "claims": "benchmarks/claims/evidence.yaml", "margin_pp": 0.5}
+    claims = {"claims": "benchmarks/claims/evidence.yaml", "margin_pp": 0.5}
     assert _verdicts(REPO / "params.yaml") == {
-        "claims": {"evidence-recordings": claims},
-        "quant": {},
-        "tuning": {},
+        "claims": {name: {"suite": name, **claims} for name in ("evidence", "evidence-recordings")},
+        "quant": {"quant-evidence": {"suite": "quant-evidence"}},
+        "tuning": {"default": {"suite": "default", "against": "evidence"}},
     }
     assert data["plan"] == plan.build(plan.load_checked(REPO / "params.yaml"))
 
