@@ -165,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_torch_logs()
     parser = build_parser()
     try:
-        pin_isa_environment()  # before anything starts torch: it reads the ISA once
         args = parser.parse_args(argv)  # a bad argument is a ConfigError too (snnkd.cli.arguments)
+        # before anything starts torch (parsing does not): it reads the ISA once
+        pin_isa_environment(pipeline_command.suite_isa(args))
         terminate_as_interrupt()  # SIGTERM is SIGINT: `interrupted`, exit 130, the MLflow run KILLED
         refuse_unscheduled_stage()
         return args.func(args)

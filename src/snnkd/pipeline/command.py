@@ -55,6 +55,26 @@ STEPS = {  # step -> the positional arguments it takes (a trailing "[SEED]" is o
 }
 
 
+def suite_isa(args: argparse.Namespace) -> str | None:
+    """The kernel ISA a pipeline stage's suite asks for (``suites.<suite>.common.cpu_isa``), or None.
+
+    Read before torch starts (plain YAML, nothing imported), so that the stage's process is pinned
+    to it (:func:`snnkd.trainer.threads.pin_isa_environment`); a file or suite it cannot read is left
+    to the stage itself, which names the problem.
+    """
+    words = list(getattr(args, "words", None) or [])
+    if getattr(args, "command", None) != "pipeline" or "SUITE" not in STEPS.get(args.step, ()) or not words:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(args.params).read_text())
+        isa = data["suites"][words[0]]["common"].get("cpu_isa")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+    return isa if isinstance(isa, str) else None
+
+
 def _words(step: str, words: list[str]) -> list[str]:
     """The step's positional arguments, their count checked (one line naming the usage)."""
     from snnkd.errors import ConfigError

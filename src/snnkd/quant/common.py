@@ -20,6 +20,8 @@ masked outside the range), ``k_bit_quantize`` (the 1-bit weight case).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn as nn
 from spikingjelly.activation_based import quantize
@@ -32,6 +34,22 @@ def check_bits(bits: int, what: str = "bits") -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
         raise ConfigError(f"{what}: {bits!r} is not a valid bit width; expected an integer in 1..16")
     return bits
+
+
+def over_sqrt(numerator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``numerator / sqrt(x)`` with kernels that the run's CPU policy reproduces.
+
+    ATen hands ``torch.sqrt`` to MKL's vector maths, which is not correctly rounded (on an AMD EPYC
+    8 of 32 values differ from numpy's ``sqrt``) and whose bits depend on the CPU's vendor even
+    under ``MKL_CBWR=COMPATIBLE`` (``benchmarks/cpu_kernels_probe.py``). Under the ``portable``
+    policy (``snnkd.trainer.threads``, the process has ``MKL_CBWR=COMPATIBLE``) this is
+    ``numerator * rsqrt(x)``: ATen's own vectorised ``rsqrt``, an IEEE square root and division,
+    the same bits on every x86-64 CPU. Otherwise it is ``numerator / torch.sqrt(x)``, the bits of
+    the runs made under ``avx2``.
+    """
+    if os.environ.get("MKL_CBWR") == "COMPATIBLE":
+        return numerator * torch.rsqrt(x)
+    return numerator / torch.sqrt(x)
 
 
 def weight_qmax(bits: int) -> int:

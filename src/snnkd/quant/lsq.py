@@ -52,6 +52,7 @@ from snnkd.quant.common import (
     expand_steps,
     membrane_step,
     mint_codes,
+    over_sqrt,
     quantize_membrane,
     quantize_weight,
     update_running_stats,
@@ -120,7 +121,7 @@ class QuantLayer(nn.Module):
             mean, var = bn.running_mean, bn.running_var
         gamma = bn.weight if bn.affine else torch.ones_like(mean)
         beta = bn.bias if bn.affine else torch.zeros_like(mean)
-        inv = gamma / torch.sqrt(var + bn.eps)
+        inv = over_sqrt(gamma, var + bn.eps)
         w_f = w * inv.view(-1, *([1] * (w.dim() - 1)))
         b0 = b if b is not None else torch.zeros_like(mean)
         return w_f, beta + (b0 - mean) * inv
@@ -197,7 +198,7 @@ class QuantBatchNorm(nn.Module):
             update_running_stats(bn, mean, var, x.numel() / x.shape[1])
         else:
             mean, var = bn.running_mean, bn.running_var
-        a = bn.weight / torch.sqrt(var + bn.eps)
+        a = over_sqrt(bn.weight, var + bn.eps)
         s = a.detach().abs().max().clamp_min(1e-8) / weight_qmax(self.bits)
         a_q = quantize_weight(a, s.expand_as(a), self.bits)
         shape = (1, -1, *([1] * (x.dim() - 2)))

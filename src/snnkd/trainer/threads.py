@@ -56,6 +56,7 @@ CPU_ISAS["portable"] = {**CPU_ISAS["avx2"], "MKL_CBWR": "COMPATIBLE"}
 ISA_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OPENBLAS_CORETYPE", "MKL_CBWR")
 ISA_SETTING = "SNNKD_CPU_ISA"  # the ISA the snnkd command pins before torch starts
 DEFAULT_ISA = "avx2"
+PINNED_MARK = "SNNKD_ISA_PINNED"  # the ISA an snnkd process pinned for itself and its children
 
 
 def x86_64() -> bool:
@@ -69,18 +70,29 @@ def isa_environment(isa: str, env: dict[str, str] | os._Environ = os.environ) ->
     env.update(CPU_ISAS[isa])
 
 
-def pin_isa_environment() -> str:
-    """The ``snnkd`` command's first step: pin ``$SNNKD_CPU_ISA`` (default avx2) before torch starts.
+def pin_isa_environment(wanted: str | None = None) -> str:
+    """The ``snnkd`` command's first step: pin the kernel ISA before torch starts.
 
-    Variables the user set explicitly are left alone. Returns the ISA asked for.
+    The ISA is ``$SNNKD_CPU_ISA`` when set, else ``wanted`` (a pipeline stage passes its suite's
+    ``common.cpu_isa``: :func:`snnkd.pipeline.command.suite_isa`), else ``avx2``. Variables already
+    set that agree with it are completed (a machine may export ``OPENBLAS_CORETYPE=Haswell`` for
+    all its programs); variables the user set to something else are left alone (the run then
+    refuses the process, :func:`require_isa`); variables an outer ``snnkd`` process pinned
+    (``SNNKD_ISA_PINNED`` names its ISA and they are that ISA's) are re-pinned, so that ``dvc
+    repro`` under ``snnkd scale`` runs each suite's stages under the suite's ISA. Returns the ISA
+    asked for.
     """
-    isa = os.environ.get(ISA_SETTING, DEFAULT_ISA)
+    isa = os.environ.get(ISA_SETTING) or wanted or DEFAULT_ISA
     if isa not in CPU_ISAS:
         from snnkd.errors import ConfigError
 
         raise ConfigError(f"{ISA_SETTING}: unknown ISA '{isa}'; choose one of {sorted(CPU_ISAS)}")
-    if not any(name in os.environ for name in ISA_VARIABLES):
+    present = {name: os.environ[name] for name in ISA_VARIABLES if name in os.environ}
+    outer = os.environ.get(PINNED_MARK)
+    agrees = all(CPU_ISAS[isa].get(name) == value for name, value in present.items())
+    if agrees or (outer in CPU_ISAS and present == CPU_ISAS[outer]):
         isa_environment(isa)
+        os.environ[PINNED_MARK] = isa
     return isa
 
 
