@@ -152,3 +152,25 @@ def _seed_tasks(repo: Path) -> list[int]:
             except psutil.Error:  # ended meanwhile
                 continue
     return out
+
+
+def _initial_environment() -> dict[str, str]:
+    """The variables this process started with (``/proc/self/environ``): what torch, MKL, oneDNN
+    and OpenBLAS read at their first use, whatever ``os.environ`` says later."""
+    items = Path("/proc/self/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in items if b"=" in item)
+
+
+def test_a_ray_job_starts_with_its_submitters_kernel_pin(ray_local, monkeypatch):
+    """A seed or trial run as a Ray task computes under its stage's ISA (a suite's ``cpu_isa``):
+    the worker process starts with the submitter's pin, not the raylet's."""
+    from snnkd.pipeline import tasks
+    from snnkd.trainer.threads import CPU_ISAS
+
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("no /proc: the initial environment cannot be read")
+    monkeypatch.setenv("SNNKD_RAY_ADDRESS", ray_local.get_runtime_context().gcs_address)
+    for name, value in CPU_ISAS["portable"].items():
+        monkeypatch.setenv(name, value)
+    [outcome] = tasks.run(_initial_environment, [()], 1)
+    assert {name: outcome.value.get(name) for name in CPU_ISAS["portable"]} == CPU_ISAS["portable"]

@@ -31,8 +31,20 @@ ADDRESS_ENV = "SNNKD_RAY_ADDRESS"
 NODE_ENV = "SNNKD_RAY_NODE"  # the node whose workspace the jobs use (set by snnkd scale's stage tasks)
 #: retries of a Ray task whose worker process died (a crash or a kill, not a Python exception)
 RAY_RETRIES = 3
-#: variables a job sees as its submitter saw them (a Ray worker's environment is its raylet's)
-_FORWARDED_PREFIXES = ("SNNKD_", "MLFLOW_", "DVC_", "OMP_", "MKL_", "OPENBLAS_", "NUMEXPR_")
+#: variables a job sees as its submitter saw them (a Ray worker's environment is its raylet's); a
+#: Ray worker starts with them (``runtime_env``), because torch, MKL, oneDNN and OpenBLAS read the
+#: kernel pin (snnkd.trainer.threads) at their first use, before a task's body could set it
+_FORWARDED_PREFIXES = (
+    "SNNKD_",
+    "MLFLOW_",
+    "DVC_",
+    "OMP_",
+    "MKL_",
+    "OPENBLAS_",
+    "NUMEXPR_",
+    "ATEN_",
+    "ONEDNN_",
+)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -174,10 +186,14 @@ def _run_ray(
 
     node = os.environ.get(NODE_ENV) or ray.get_runtime_context().get_node_id()
     here = NodeAffinitySchedulingStrategy(node, soft=False)
-    task = ray.remote(max_calls=1)(_in_place).options(
-        num_cpus=cpus, num_gpus=gpus, max_retries=RAY_RETRIES, scheduling_strategy=here
-    )
     cwd, env = os.getcwd(), forwarded_environment()
+    task = ray.remote(max_calls=1)(_in_place).options(
+        num_cpus=cpus,
+        num_gpus=gpus,
+        max_retries=RAY_RETRIES,
+        scheduling_strategy=here,
+        runtime_env={"env_vars": env},  # the worker process starts with them
+    )
     refs = [task.remote(cwd, env, fn, tuple(args)) for args in jobs]
     outcomes = []
     try:
