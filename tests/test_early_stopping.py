@@ -99,6 +99,14 @@ def _short_patience(curve: str) -> bool:
     return "patience" in train and 4 * train["patience"] < train["epochs"]
 
 
+def _stopped_early(curve: str) -> bool:
+    """Whether the committed run of ``curve`` was stopped by early stopping (its ``run.json``),
+    rather than by its epoch cap."""
+    import json
+
+    return bool(json.loads((ROOT / curve).with_name("run.json").read_text()).get("stopped_early"))
+
+
 def test_every_committed_student_curve_ends_on_a_plateau():
     curves = _committed_curves()
     if not curves:
@@ -108,9 +116,17 @@ def test_every_committed_student_curve_ends_on_a_plateau():
         for path in curves
     }
     rising = {k: round(100 * v, 2) for k, v in gains.items() if v >= 0.01}
-    promised = {k: v for k, v in rising.items() if not _short_patience(k)}
+    capped = {k: v for k, v in rising.items() if not _stopped_early(k)}
+    promised = {k: v for k, v in rising.items() if not _short_patience(k) and k not in capped}
     assert not promised, (
-        f"{len(promised)} of {len(gains)} committed curves add >= 1 point at the end: {promised}"
+        f"{len(promised)} of {len(gains)} early-stopped committed curves add >= 1 point at the end: "
+        f"{promised}"
     )
-    if rising:  # quant-evidence keeps the former script's patience 8 of 60 epochs (its README says so)
-        pytest.xfail(f"{len(rising)} curves of suites with patience < epochs / 4 add >= 1 point: {rising}")
+    # quant-evidence keeps the former script's patience 8 of 60 epochs (its README says so); a run
+    # that reached its epoch cap still rising was ended by the budget, not by early stopping: the
+    # default suite's mnist1d quant seed 4 (README: Results and measurements) is one
+    if rising:
+        pytest.xfail(
+            f"{len(rising)} curves add >= 1 point at the end, of suites with patience < epochs / 4 or "
+            f"ended at the epoch cap ({len(capped)}: {capped}): {rising}"
+        )
