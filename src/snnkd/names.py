@@ -7,6 +7,8 @@ runs, and a suite's name becomes part of the path of its MLflow artifacts
 not begin with ``-`` (a command would read it as an option) and must not be dots alone
 (``..`` as a folder name climbs out of ``results/<suite>/``). A method may be a
 composition of such names joined by ``+`` (``kd-mse+logit-reg``), which a shell leaves alone.
+A reference network trained on several seeds is named ``<name>/seed<k>`` (:func:`check_network_name`):
+a plain name and one fixed, digits-only folder below it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from snnkd.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 ALLOWED = "letters, digits, '_', '.' and '-', not beginning with '-', not dots alone"
+SEEDED = re.compile(r"^(?P<name>[^/]+)/seed(?P<seed>0|[1-9][0-9]*)$")  # a network trained on several seeds
 
 
 def is_name(value: object) -> bool:
@@ -35,4 +38,13 @@ def check_name(value: object, key: str, composed: bool = False) -> str:
     if not all(is_name(part) for part in parts):
         joined = " (a composition: such names joined by '+', no spaces)" if composed else ""
         raise ConfigError(f"{key}: {value!r} is not a valid name; use {ALLOWED}{joined}")
+    return value  # type: ignore[return-value]
+
+
+def check_network_name(value: object, key: str) -> str:
+    """``value`` if it is a plain name or a seeded network's ``<plain name>/seed<k>``, else a one-line
+    ConfigError naming ``key``."""
+    seeded = SEEDED.match(value) if isinstance(value, str) else None
+    if not is_name(seeded.group("name") if seeded else value):
+        raise ConfigError(f"{key}: {value!r} is not a valid network name; use {ALLOWED} (or NAME/seedK)")
     return value  # type: ignore[return-value]

@@ -41,7 +41,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
             what = f"({what} + {len(s.variants())} sweep points)" if s.variants() else what
             print(
                 f"suite {s.suite}: {len(s.datasets)} datasets x {what} x {len(s.seeds)} seeds "
-                f"= {runs} runs, {len(s.datasets) * len(s.networks)} reference networks; valid"
+                f"= {runs} runs, {len(s.datasets) * len(s.network_names())} reference networks; valid"
             )
     return 0
 

@@ -16,7 +16,9 @@ per-stage facts it needs are written into ``params.yaml`` by ``snnkd suite plan`
 * ``plan.networks``: one record per (suite, dataset, reference network), keyed
   ``<suite>-<dataset>-<name>``: what it learns from (a checkpoint of its suite, or the dataset's
   split file), its method's plugin file and its ``settings`` (:func:`network_settings`: the
-  parameters its stage tracks);
+  parameters its stage tracks); a network trained on several seeds has one record per seed,
+  keyed ``<suite>-<dataset>-<name>-seed<s>``, named ``<name>/seed<s>``, and the runs that learn
+  from it depend on its folder (:func:`network_dependency`);
 * ``plan.runs``: one record per (suite, dataset, method) and per (suite, dataset, sweep variant),
   keyed ``<suite>-<dataset>-<method>``, read by the one ``tune`` block and the one ``method`` block
   of ``dvc.yaml``: its ``methods`` entry (the settings it reads: a variant's entry, else the run's
@@ -186,29 +188,40 @@ def network_settings(net: NetworkEntry, dataset: str) -> dict[str, Any]:
     return settings
 
 
+def network_dependency(name: str, suite: Suite, dataset: str, network: str) -> str:
+    """What a run of suite ``name`` learning from ``network`` depends on: its checkpoint, or, for a
+    network trained on several seeds, its folder, which holds one ``seed<s>/`` per seed (a ``deps``
+    entry is one path)."""
+    folder = network_dir(name, dataset, network)
+    return str(checkpoint_of(folder)) if len(suite.network_seeds(network)) == 1 else folder.as_posix()
+
+
 def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict[str, Any]) -> None:
     """Add suite ``name``'s network and run records."""
     dirs = list(suite.common.get("plugin_dirs", []))
     for dataset in suite.datasets:
         for net_name in needed_networks(suite):
             net = suite.networks[net_name]
-            learns = splits_file(dataset)
-            if net.teacher:
-                learns = str(checkpoint_of(network_dir(name, dataset, net.teacher)))
-            networks[f"{name}-{dataset}-{net_name}"] = {
-                "suite": name,
-                "dataset": dataset,
-                "name": net_name,
-                "learns_from": learns,
-                **_plugins(plugin_files(net.method, dirs)),
-                "settings": network_settings(net, dataset),
-            }
+            for seed in suite.network_seeds(net_name):
+                trained = suite.network_for(net_name, seed)  # the name, or <name>/seed<s>
+                learns = splits_file(dataset)
+                if net.teacher:
+                    teacher = suite.network_for(net.teacher, seed)
+                    learns = str(checkpoint_of(network_dir(name, dataset, teacher)))
+                networks[f"{name}-{dataset}-{trained.replace('/', '-')}"] = {
+                    "suite": name,
+                    "dataset": dataset,
+                    "name": trained,
+                    "learns_from": learns,
+                    **_plugins(plugin_files(net.method, dirs)),
+                    "settings": network_settings(net, dataset),
+                }
         for method in suite.run_names():
             group = suite.group_of(method)
             if group == "twin":
                 learns = checkpoints_dir(name, dataset, suite.twin_of(method)).as_posix()
             elif GROUP_NETWORK[group] is not None:
-                learns = str(checkpoint_of(network_dir(name, dataset, GROUP_NETWORK[group])))
+                learns = network_dependency(name, suite, dataset, GROUP_NETWORK[group])
             else:
                 learns = splits_file(dataset)
             runs[f"{name}-{dataset}-{method}"] = {
@@ -224,7 +237,7 @@ def _suite_records(name: str, suite: Suite, networks: dict[str, Any], runs: dict
 def check_names(plan: Any, source: str = "params.yaml") -> None:
     """Every name of the plan that reaches a command line is a plain name (:mod:`snnkd.names`):
     its datasets and suites, each record's key and its suite, dataset, name and method."""
-    from snnkd.names import check_name
+    from snnkd.names import check_name, check_network_name
 
     if not isinstance(plan, dict):
         return  # compared with the plan it should be by check()
@@ -232,17 +245,24 @@ def check_names(plan: Any, source: str = "params.yaml") -> None:
     for section in ("data", "suites"):
         items = plan.get(section)
         keyed += [(f"plan.{section}.{i}", name, False) for i, name in enumerate(items or [])]
+    seeded: list[tuple[str, Any]] = []  # a network record's name: <name>/seed<s> for one of several seeds
     for section, records in plan.items():
         for record, fields in records.items() if isinstance(records, dict) else []:
             keyed.append((f"plan.{section}.{record}", record, True))
             for field in ("suite", "dataset", "name", "method", "against"):
                 if isinstance(fields, dict) and field in fields:
-                    keyed.append((f"plan.{section}.{record}.{field}", fields[field], field == "method"))
-    for key, value, composed in keyed:
-        try:
+                    where = f"plan.{section}.{record}.{field}"
+                    if section == "networks" and field == "name":
+                        seeded.append((where, fields[field]))
+                    else:
+                        keyed.append((where, fields[field], field == "method"))
+    try:
+        for key, value, composed in keyed:
             check_name(value, key, composed)
-        except ConfigError as err:
-            raise ConfigError(f"{source}: {err}") from None
+        for key, value in seeded:
+            check_network_name(value, key)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def check(plan: Any, suites: dict[str, Suite], source: str = "params.yaml") -> None:

@@ -34,6 +34,7 @@ from snnkd.pipeline.suite import (
     networks_dir,
     run_checkpoint,
     run_dir,
+    split_network,
     suite_dir,
 )
 from snnkd.pipeline.suites import load, load_all
@@ -178,12 +179,13 @@ def stage_folder(suite: Suite, dataset: str) -> None:
 
 def network(params: Path, suite_name: str, dataset: str, name: str, quiet: bool = True) -> Path:
     """Stage ``network@<suite>-<dataset>-<name>``: a reference network (teacher, spiking teacher,
-    assistant) under ``results/<suite>/networks/<dataset>/<name>/``."""
+    assistant) under ``results/<suite>/networks/<dataset>/<name>/``; one of a network's several
+    seeds, ``<name>/seed<s>``, under its ``seed<s>/`` (its stage keyed ``<name>-seed<s>``)."""
     suite = load(params, suite_name)
     suite.require(dataset, network=name, source=str(params))
     stage_folder(suite, dataset)
     folder = network_dir(suite.suite, dataset, name)
-    return train(suite, suite.network_config(dataset, name), folder, name, quiet)
+    return train(suite, suite.network_config(dataset, name), folder, split_network(name)[0], quiet)
 
 
 def method(params: Path, suite_name: str, dataset: str, name: str, seed: int, quiet: bool = True) -> Path:

@@ -1,8 +1,8 @@
 """A benchmark suite (``params.yaml``): its typed schema, validation and run configurations.
 
 A suite names the datasets, the seeds, the student preset, a training budget
-per dataset, the reference networks trained once per dataset (teacher, a
-teacher with a spiking output layer, the assistant) and the methods with
+per dataset, the reference networks trained once per dataset, or once per seed of the first
+``seeds`` (teacher, a teacher with a spiking output layer, the assistant) and the methods with
 their hyper-parameters. ``groups`` sorts the methods by the network they learn
 from, which is what lets ``dvc.yaml`` give each method stage exactly the
 checkpoint it depends on:
@@ -82,8 +82,16 @@ class MethodEntry(Settings):
     ADDITIVE = frozenset({"method", "twin"})
 
 
-class NetworkEntry(_Strict):
-    """A reference network trained once per dataset (seed 0 of the suite)."""
+class NetworkEntry(Settings):
+    """A reference network, trained per dataset on the suite's first seed, or on its first ``seeds``.
+
+    With ``seeds: k > 1`` the network is trained once per seed of ``suite.seeds[:k]``, each in
+    ``results/<suite>/networks/<dataset>/<name>/seed<s>/`` (named ``<name>/seed<s>``), and the
+    student of the suite's ``i``-th seed learns from the one of seed ``suite.seeds[i mod k]``
+    (:meth:`Suite.network_for`): every student seed is paired with a teacher seed, so that the
+    paired statistics average over teachers as well as over initialisations instead of resting
+    on one teacher (issue 22). ``seeds`` is additive: left out of dumps at its default, 1.
+    """
 
     model: str
     method: str = "scratch"
@@ -94,6 +102,13 @@ class NetworkEntry(_Strict):
     budgets: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per dataset RunConfig fields; the students' budgets never reach it"
     )
+    seeds: int = Field(
+        1,
+        ge=1,
+        description="trained on the suite's first `seeds` seeds; the student of the suite's i-th seed "
+        "learns from the one of seed i mod `seeds`",
+    )
+    ADDITIVE = frozenset({"seeds"})
 
 
 class TuneBudget(Settings):
@@ -206,17 +221,48 @@ class Suite(_Strict):
                 return group
         raise ConfigError(f"groups: method '{method}' is in no group")
 
+    def network_seeds(self, name: str) -> list[int]:
+        """The seeds reference network ``name`` is trained on: the suite's first ``seeds``."""
+        return self.seeds[: self.networks[name].seeds]
+
+    def network_names(self) -> list[str]:
+        """Every trained reference network: a network's name, or ``<name>/seed<s>`` for each of its
+        seeds where it is trained on several (:func:`seeded_network`)."""
+        out = []
+        for name in self.networks:
+            seeds = self.network_seeds(name)
+            out += [name] if len(seeds) == 1 else [seeded_network(name, s) for s in seeds]
+        return out
+
+    def network_for(self, name: str, seed: int) -> str:
+        """The trained network a run of ``seed`` learns from when it learns from network ``name``.
+
+        A network trained on one seed teaches every seed. One trained on ``k`` seeds pairs by
+        position: the run of the suite's ``i``-th seed learns from the network of seed
+        ``seeds[i mod k]``, so that seed ``seeds[i]`` for ``i < k`` learns from its own seed's network.
+        """
+        seeds = self.network_seeds(name)
+        if len(seeds) == 1:
+            return name
+        if seed not in self.seeds:
+            raise ConfigError(f"seed: {seed} is not in suite '{self.suite}'; valid choices: {self.seeds}")
+        return seeded_network(name, seeds[self.seeds.index(seed) % len(seeds)])
+
     def network_config(self, dataset: str, name: str) -> dict[str, Any]:
-        """RunConfig data of reference network ``name`` on ``dataset``."""
-        net = self.networks[name]
+        """RunConfig data of reference network ``name`` on ``dataset`` (a name of
+        :meth:`network_names`: ``<name>/seed<s>`` trains on seed ``s``, a plain name on the first)."""
+        base, seed = split_network(name)
+        net = self.networks[base]
+        seed = self.seeds[0] if seed is None else seed
         data = copy.deepcopy(self.common)  # not the students' budgets: a reference network has its own
         _deep_merge(data, net.config)
         _deep_merge(data, net.budgets.get(dataset, {}))
         data["dataset"] = dataset
-        data.update(model=net.model, method=net.method, readout=net.readout, seed=self.seeds[0])
+        data.update(model=net.model, method=net.method, readout=net.readout, seed=seed)
         data["hparams"] = dict(net.hparams)
         if net.teacher is not None:
-            data["teacher"] = str(checkpoint_of(network_dir(self.suite, dataset, net.teacher)))
+            teacher = self.network_for(net.teacher, seed)
+            data["teacher"] = str(checkpoint_of(network_dir(self.suite, dataset, teacher)))
         return data
 
     def method_config(self, dataset: str, method: str, seed: int, tuned: bool = True) -> dict[str, Any]:
@@ -250,7 +296,8 @@ class Suite(_Strict):
         if group == "twin":
             data["teacher"] = str(run_checkpoint(self.suite, dataset, self.twin_of(name), seed))
         elif GROUP_NETWORK[group] is not None:
-            data["teacher"] = str(checkpoint_of(network_dir(self.suite, dataset, GROUP_NETWORK[group])))
+            network = self.network_for(GROUP_NETWORK[group], seed)
+            data["teacher"] = str(checkpoint_of(network_dir(self.suite, dataset, network)))
         return data
 
     def _base(self, dataset: str) -> dict[str, Any]:
@@ -275,7 +322,7 @@ class Suite(_Strict):
         suite's settings and publish over another suite's results (or a seed outside the suite)."""
         asked = [("dataset", dataset, self.datasets)]
         if network is not None:
-            asked.append(("network", network, list(self.networks)))
+            asked.append(("network", network, self.network_names()))  # <name>/seed<s> too
         if method is not None:
             asked.append(("method", method, list(self.run_names())))  # sweep variants too
         if seed is not None:
@@ -314,7 +361,21 @@ def networks_dir(suite: str) -> Path:
 
 
 def network_dir(suite: str, dataset: str, name: str) -> Path:
+    """A reference network's folder; a seeded one's (``<name>/seed<s>``) is below its network's."""
     return networks_dir(suite) / dataset / name
+
+
+def seeded_network(name: str, seed: int) -> str:
+    """The name of network ``name`` trained on ``seed`` (one of several seeds): ``<name>/seed<s>``."""
+    return f"{name}/seed{seed}"
+
+
+def split_network(name: str) -> tuple[str, int | None]:
+    """``(network, seed)`` of a trained network's name; ``seed`` None for a plain name."""
+    from snnkd.names import SEEDED
+
+    seeded = SEEDED.match(name)
+    return (seeded.group("name"), int(seeded.group("seed"))) if seeded else (name, None)
 
 
 def checkpoint_of(folder: Path) -> Path:
@@ -474,6 +535,11 @@ def check(suite: Suite, source: str = "params.yaml") -> Suite:
             )
         if net.teacher is not None and net.teacher not in suite.networks:
             raise ConfigError(f"{source}: networks.{name}.teacher: '{net.teacher}' is not a network")
+        if net.seeds > len(suite.seeds):
+            raise ConfigError(
+                f"{source}: networks.{name}.seeds: {net.seeds} is more than the suite's "
+                f"{len(suite.seeds)} seeds"
+            )
     for dataset in suite.datasets:
         if dataset not in suite.budgets:
             raise ConfigError(f"{source}: budgets.{dataset}: missing (every dataset needs a training budget)")

@@ -511,7 +511,7 @@ def context_lines(
                 f"(median {part['epochs'].median():.0f}), best-validation weights restored"
             )
         refs = []
-        for name in suite.networks:
+        for name in suite.network_names():  # a network trained on several seeds: each one
             folder = network_dir(suite.suite, dataset, name)
             if (folder / "metrics.json").is_file():
                 try:

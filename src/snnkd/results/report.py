@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from snnkd.evaluation import neurobench_metrics
-from snnkd.pipeline.suite import Suite, network_dir, run_dir
+from snnkd.pipeline.suite import Suite, network_dir, run_dir, split_network
 from snnkd.results import plots, tradeoff
 
 EXTRA_PACKAGES = ("pandas", "scipy", "statsmodels", "matplotlib", "pydantic", "neurobench")
@@ -119,7 +119,8 @@ def write_neurobench_csv(keys: pd.DataFrame, path: Path, suite: str) -> Path:
 def references(suite: Suite, dataset: str) -> pd.DataFrame:
     """The suite's reference networks on ``dataset``: accuracy, spikes and size from their metrics.json."""
     rows = []
-    for name, net in suite.networks.items():
+    for name in suite.network_names():  # a network trained on several seeds: one row per seed
+        net = suite.networks[split_network(name)[0]]
         data = _metrics_json(network_dir(suite.suite, dataset, name) / "metrics.json")
         rows.append(
             {
