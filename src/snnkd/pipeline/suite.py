@@ -228,11 +228,7 @@ class Suite(_Strict):
     def network_names(self) -> list[str]:
         """Every trained reference network: a network's name, or ``<name>/seed<s>`` for each of its
         seeds where it is trained on several (:func:`seeded_network`)."""
-        out = []
-        for name in self.networks:
-            seeds = self.network_seeds(name)
-            out += [name] if len(seeds) == 1 else [seeded_network(name, s) for s in seeds]
-        return out
+        return [self.network_for(name, s) for name in self.networks for s in self.network_seeds(name)]
 
     def network_for(self, name: str, seed: int) -> str:
         """The trained network a run of ``seed`` learns from when it learns from network ``name``.
