@@ -89,6 +89,40 @@ def test_smoke_suite_through_the_executor(ray_local, smoke_plain, tmp_path, monk
     assert second.returncode == 0 and "every stage is up to date; nothing to run" in second.stderr
 
 
+def test_a_suite_without_reference_networks_through_the_executor(ray_local, tmp_path, monkeypatch):
+    """A suite whose methods learn from no network (``networks: {}``, a sweep of regularisers) has
+    an empty ``results/<suite>/networks/``, which its leaderboard stage depends on and git does not
+    carry: the executor makes it in the stage's workspace and in its own checkout, as setup does."""
+    from smoke_repo import smoke_env
+
+    env = smoke_env(tmp_path)
+    repo = fresh_copy(tmp_path / "repo", env)
+    spec = repo / "benchmarks" / "smoke.yaml"
+    text = spec.read_text()
+    for old, new in (
+        (
+            "networks:\n  teacher: {model: assistant, budgets: {digits: {train: {epochs: 3}}}}\n",
+            "networks: {}\n",
+        ),
+        ("  kd: {hparams: {tau: 4.0, alpha: 0.5}}\n", ""),
+        ("  teacher: [kd]\n", "  teacher: []\n"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    spec.write_text(text)
+    sh(["snnkd", "suite", "use", "smoke"], repo, env)
+    sh(["git", "commit", "-qam", "smoke without networks"], repo, env)
+    assert not (repo / "results" / "smoke" / "networks").exists()
+    done = subprocess.run(
+        ["snnkd", "scale"], cwd=repo, env=_with_ray_auth(env), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "leaderboard@smoke: ran" in done.stderr
+    assert (repo / "results" / "smoke" / "networks").is_dir()
+    assert (repo / "results" / "smoke" / "leaderboard.md").is_file()
+    assert "Running stage" not in sh(["dvc", "repro"], repo, env)
+
+
 def test_two_nodes_each_with_its_own_workspace(smoke_plain, tmp_path):
     from ray.cluster_utils import Cluster
 

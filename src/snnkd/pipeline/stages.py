@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,20 @@ def setup(params: Path) -> Path:
     from snnkd.tracking.redact import redact
 
     suites = plan.load_checked(params)  # the same check as `snnkd suite check`
+    for folder in setup_folders(suites):
+        Path(folder).mkdir(parents=True, exist_ok=True)
     for suite in suites.values():
-        networks_dir(suite.suite).mkdir(parents=True, exist_ok=True)
         uri, _ = store.init_store(suite.experiment())
         print(f"suite {suite.suite}: experiment {suite.experiment()} in {redact(uri)}")
     atomic_text(CHECKED_FILE, json.dumps(CHECKED, indent=2) + "\n")
     return CHECKED_FILE
+
+
+def setup_folders(suites: Mapping[str, Suite]) -> tuple[str, ...]:
+    """The folders :func:`setup` makes, relative to the repository: each suite's
+    ``results/<suite>/networks/`` (git does not keep them while they are empty, so ``snnkd scale``
+    makes them in each workspace and in its own checkout too)."""
+    return tuple(str(networks_dir(suite.suite)) for suite in suites.values())
 
 
 def data(dataset: str, root: Path = Path("data/prepared"), params: Path | None = None) -> Path:

@@ -126,6 +126,7 @@ def run(
     """Run the stale stages (of ``targets``) on Ray, then the final ``dvc repro``; see the module."""
     from tqdm import tqdm
 
+    from snnkd.pipeline.stages import setup_folders
     from snnkd.pipeline.suites import load_all
 
     root = root.resolve()
@@ -143,6 +144,7 @@ def run(
         "cache_dir": _cache_dir(root),
         "root": str(root / "runs" / "scale"),
         "env": _environment(root, suites),
+        "folders": setup_folders(suites),
     }
     limit = max(2, int(ray.cluster_resources().get("CPU", 1)) + 2)  # stage processes alive at once
     pending, running, done = list(todo), {}, {s.name for s in stages if s.name not in stale}
@@ -171,6 +173,7 @@ def run(
                 bar.write(f"{stage.name}: {how} in {result.seconds:.1f} s", file=out)
                 bar.update(1)
         bar.set_postfix_str("final dvc repro")
+        workspace.make_folders(root, job["folders"])  # setup ran in a workspace, not here
         final_repro(root, targets)
     finally:
         bar.close()

@@ -3,7 +3,10 @@
 The workspace (:mod:`snnkd.scale.workspace`) shares the driver's DVC cache (``cache.dir``, on a
 filesystem every node mounts). In it the task
 
-1. checks out the outputs ``dvc.lock`` already records (up-to-date upstream stages);
+1. checks out the outputs ``dvc.lock`` already records (up-to-date upstream stages), and makes the
+   folders ``snnkd pipeline setup`` makes, which git does not carry (a suite's
+   ``results/<suite>/networks/``, which a suite without reference networks leaves empty and its
+   leaderboard stage depends on);
 2. runs ``dvc repro <stage>``: upstream stages that other tasks ran are restored from the run
    cache, and only this stage may execute (``SNNKD_SCALE_RUNS``: any other stage's command
    refuses to start);
@@ -45,6 +48,7 @@ class StageJob:
     cache_dir: str  # the driver's DVC cache
     root: str  # where workspaces live (per node)
     env: dict[str, str]  # MLFLOW_TRACKING_URI, SNNKD_CACHE_DIR, ...
+    folders: tuple[str, ...] = ()  # made in the workspace, as setup makes them (stages.setup_folders)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ def run_stage(job: StageJob) -> StageDone:
         _check(dvc(args, path, env, log), job.stage, log)
     _check(dvc(["checkout", "--allow-missing", "--quiet"], path, env, log), job.stage, log, strict=False)
     cached_outs_only(path / "dvc.yaml")
+    workspace.make_folders(path, job.folders)
     done = dvc(["repro", job.stage], path, {**env, RUNS_ENV: job.stage}, log)
     _check(done, job.stage, log)
     executed = f"Running stage '{job.stage}'" in done.stdout

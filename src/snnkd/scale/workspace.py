@@ -7,7 +7,8 @@ a ``git clone --shared`` of it: the objects stay in the source repository (which
 reach, e.g. on a shared filesystem), ignored folders such as ``runs/work/`` survive a reset so an
 interrupted run resumes from its checkpoint. :func:`link_outside` makes the dependencies that lie
 outside the repository, named relative to it (``sources: {fsdd: ../shared/data/fsdd/recordings}``),
-resolve from a workspace as they do from the source repository.
+resolve from a workspace as they do from the source repository. :func:`make_folders` makes the
+folders git does not carry (an empty one a stage depends on).
 """
 
 from __future__ import annotations
@@ -99,3 +100,13 @@ def link_outside(source: Path, path: Path, relative: Iterable[str]) -> list[Path
             raise SnnkdError(f"{text}: {link} links to {link.resolve()}, not {target} (remove it)")
         links.append(link)
     return links
+
+
+def make_folders(path: Path, relative: Iterable[str]) -> list[Path]:
+    """Make each of ``relative`` (folders relative to the repository at ``path``) that is missing:
+    git keeps no empty folder, and DVC refuses a stage whose dependency is missing. Returns those
+    made."""
+    made = [path / text for text in relative if not (path / text).is_dir()]
+    for folder in made:
+        folder.mkdir(parents=True)
+    return made
