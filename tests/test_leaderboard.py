@@ -98,7 +98,11 @@ def test_published_run_files_rebuild_the_committed_leaderboard(monkeypatch):
     assert table.to_csv(index=False, float_format="%.6g") == committed.read_text()
 
 
-@pytest.mark.parametrize("name", ["default", "evidence", "evidence-recordings", "quant-evidence", "tradeoff"])
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+COMMITTED_SUITES = yaml.safe_load(PARAMS.read_text())["plan"]["suites"]
+
+
+@pytest.mark.parametrize("name", COMMITTED_SUITES)  # every suite of params.yaml with committed results
 def test_a_suites_tables_from_files_are_the_ones_the_pipeline_built_from_mlflow(tmp_path, monkeypatch, name):
     """The pipeline built each suite's committed leaderboard and report from MLflow
     (``leaderboard@<suite>``); built again from the committed run files alone (``--from-files``, a
