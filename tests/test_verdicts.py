@@ -133,6 +133,25 @@ def test_a_sweep_point_is_chosen_on_validation_never_on_test():
     assert set(iso["point"]) == {"w2"}
 
 
+def test_a_sweep_without_a_non_inferior_point_shows_an_empty_note():
+    """The display table names a sweep that has no point to read in its verdict column, and leaves its
+    note cell empty (it printed "nan"); a point's note is kept."""
+    runs = _runs(
+        {
+            "scratch": (ACC, ACC, 1.0, 1.0),
+            "logit-reg": (ACC + TINY, ACC + TINY, 0.8, 1.1),
+            "w1": (ACC - 0.05, ACC - 0.05, 0.5, 0.5),  # both points of the act-reg sweep lose 5 points
+            "w2": (ACC - 0.05 + TINY, ACC - 0.05 + TINY, 0.4, 0.4),
+        }
+    )
+    iso = tradeoff.iso_accuracy(runs, family=lambda m: "act-reg" if m.startswith("w") else m)
+    table = tradeoff.iso_frames(iso)["digits"].set_index("method")
+    assert table.loc["act-reg", "accuracy vs scratch"] == "no point non-inferior on validation"
+    assert table.loc["act-reg", "note"] == ""
+    assert table.loc["logit-reg", "note"] == tradeoff.SPIKES_DOWN_SYNOPS_UP
+    assert "nan" not in table.to_markdown(index=False, disable_numparse=True)
+
+
 def test_star_needs_significance_against_scratch():
     noise = np.array([0.0, 0.01, -0.01, 0.02, -0.02])
     acc = {"scratch": 0.90 + noise, "best-by-noise": 0.901 + noise + [0.01, -0.01, 0.0, 0.005, -0.005]}

@@ -298,7 +298,8 @@ def iso_frames(iso: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for unit in UNITS.values():
                 row[f"Δ {unit} % [95% CI]"] = _change(by_unit[unit]) if unit in by_unit else "–"
             row["at iso-accuracy"] = "yes" if first["iso_accuracy"] else "no"
-            row["note"] = first.get("note", "") or ""
+            note = first.get("note")
+            row["note"] = note if isinstance(note, str) else ""  # a sweep without a point has none
             rows.append(row)
         out[str(dataset)] = pd.DataFrame(rows)
     return out
