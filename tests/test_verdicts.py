@@ -145,6 +145,7 @@ def test_a_sweep_without_a_non_inferior_point_shows_an_empty_note():
         }
     )
     iso = tradeoff.iso_accuracy(runs, family=lambda m: "act-reg" if m.startswith("w") else m)
+    assert iso.set_index("method").loc["act-reg", "note"] == ""  # the row has a note, an empty one
     table = tradeoff.iso_frames(iso)["digits"].set_index("method")
     assert table.loc["act-reg", "accuracy vs scratch"] == "no point non-inferior on validation"
     assert table.loc["act-reg", "note"] == ""

@@ -138,7 +138,7 @@ def iso_accuracy(
                 )
         for fam in (f for f, p in chosen.items() if p is None):
             rows.append({"dataset": dataset, "method": fam, "point": "", "accuracy_verdict": "no point"
-                         " non-inferior on validation", "iso_accuracy": False})  # fmt: skip
+                         " non-inferior on validation", "iso_accuracy": False, "note": ""})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -298,8 +298,7 @@ def iso_frames(iso: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for unit in UNITS.values():
                 row[f"Δ {unit} % [95% CI]"] = _change(by_unit[unit]) if unit in by_unit else "–"
             row["at iso-accuracy"] = "yes" if first["iso_accuracy"] else "no"
-            note = first.get("note")
-            row["note"] = note if isinstance(note, str) else ""  # a sweep without a point has none
+            row["note"] = first.get("note", "") or ""
             rows.append(row)
         out[str(dataset)] = pd.DataFrame(rows)
     return out
