@@ -39,8 +39,8 @@ def _verdicts(params: Path) -> dict:
 def test_the_committed_plan_has_its_verdict_stages_and_is_current(monkeypatch):
     """params.yaml holds the default suite (`tuned_against: evidence`: a tuning stage), the evidence
     suite and evidence-recordings, which checks the evidence suite's claims on its own runs (`claims:
-    evidence`), and teacher-seeds with its own claims file: three claims stages, and quant-evidence's
-    quant table."""
+    evidence`), and teacher-seeds and evidence-seeds with their own claims files: four claims stages,
+    and quant-evidence's quant table."""
     monkeypatch.chdir(REPO)
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     assert data["suites"]["default"]["tuned_against"] == "evidence"
@@ -48,10 +48,9 @@ def test_the_committed_plan_has_its_verdict_stages_and_is_current(monkeypatch):
     assert _verdicts(REPO / "params.yaml") == {
         "claims": {
             **{name: {"suite": name, **claims} for name in ("evidence", "evidence-recordings")},
-            "teacher-seeds": {
-                "suite": "teacher-seeds",
-                "claims": "benchmarks/claims/teacher-seeds.yaml",
-                "margin_pp": 0.5,
+            **{
+                name: {"suite": name, "claims": f"benchmarks/claims/{name}.yaml", "margin_pp": 0.5}
+                for name in ("teacher-seeds", "evidence-seeds")
             },
         },
         "quant": {"quant-evidence": {"suite": "quant-evidence"}},
