@@ -66,3 +66,19 @@ def test_every_kd_student_of_a_seed_learnt_from_the_same_teacher_checkpoint():
     for seed in range(3):
         assistant = _run("networks", "mnist-5k", "assistant", f"seed{seed}")
         assert assistant["teacher"] == _run("runs", "mnist-5k", "kd", f"seed{seed}")["teacher"], seed
+
+
+def test_md_snn_of_each_seed_learnt_from_the_full_precision_scratch_run_of_that_seed():
+    for seed in SUITE["seeds"]:
+        run = json.loads((RESULTS / "runs" / "mnist-5k" / "md-snn" / f"seed{seed}" / "run.json").read_text())
+        assert run["teacher"]["path"] == f"results/evidence-seeds/checkpoints/mnist-5k/scratch/seed{seed}.pt"
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "curve.csv"])
+def test_scratch_seeds_0_to_4_and_teacher_0_are_the_default_suites_bytes(name):
+    default = REPO / "results" / "default"
+    for seed in range(5):
+        folder = Path("runs", "mnist-5k", "scratch", f"seed{seed}")
+        assert (RESULTS / folder / name).read_bytes() == (default / folder / name).read_bytes()
+    teacher = RESULTS / "networks" / "mnist-5k" / "teacher" / "seed0" / name
+    assert teacher.read_bytes() == (default / "networks" / "mnist-5k" / "teacher" / name).read_bytes()
