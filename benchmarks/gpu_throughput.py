@@ -23,7 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from snnkd.trainer.threads import pin_isa_environment
+
+pin_isa_environment()  # before torch starts, as the snnkd command does (the runs' default cpu_isa)
+
+import torch  # noqa: E402
 
 NAME = "synthetic-cifar"
 

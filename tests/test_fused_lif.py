@@ -59,6 +59,25 @@ def test_fused_matches_spikingjelly(reset, detach, decay, sur):
     _close(gb, ga, exact=False)  # bit-identical without a V gradient: see the next test
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("reset,detach,decay,sur", OPTIONS)
+def test_fused_matches_spikingjelly_on_cuda(reset, detach, decay, sur):
+    """On a CUDA tensor the fused node hands over to SpikingJelly's backend: its spikes, V, gradients."""
+    a, b = _pair(FusedLIFNode, reset, detach, decay, sur)
+    x, gs, gv = (t.cuda() for t in _inputs(1))
+    results = []
+    for node in (a.cuda(), b.cuda()):
+        node.store_v_seq = True
+        xi = x.clone().requires_grad_()
+        s = node(xi)
+        ((s * gs).sum() + (node.v_seq * gv).sum()).backward()
+        results.append((s, node.v_seq.detach(), xi.grad))
+    (sa, va, ga), (sb, vb, gb) = results
+    assert sa.is_cuda and torch.equal(sa, sb) and sa.sum() > 0
+    _close(vb, va, exact=True)
+    _close(gb, ga, exact=True)
+
+
 @pytest.mark.parametrize("surrogate_cls", SURROGATES)
 def test_training_gradient_is_bit_identical(surrogate_cls):
     """The trainer's case: only spikes get a gradient, V is not stored; two calls continue the state."""
