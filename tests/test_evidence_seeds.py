@@ -35,6 +35,8 @@ def test_the_suite_runs_ten_seeds_and_three_teachers_on_the_default_suites_setti
         ("kd-per-step", "teacher"),
         ("kd-mse", "teacher"),
         ("feature-kd", "teacher"),
+        ("kd-spikes", "teacher-spiking"),
+        ("kd-spike-train", "teacher-spiking"),
         ("multistage", "assistant"),
     ],
 )
